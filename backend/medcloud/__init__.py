@@ -1,0 +1,1 @@
+"""MedCloud: a privacy-preserving medical imaging platform."""

@@ -1,0 +1,101 @@
+"""A small typed client for Orthanc's REST API, with timeouts. Only the backend talks to Orthanc."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from django.conf import settings
+
+
+class OrthancError(Exception):
+    """Orthanc answered with an error, or could not be reached."""
+
+    def __init__(self, message: str, status_code: int | None = None) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+
+
+@dataclass(frozen=True)
+class StoredInstance:
+    orthanc_id: str
+    parent_study: str
+    parent_series: str
+    parent_patient: str
+    status: str  # "Success" or "AlreadyStored"
+
+
+@dataclass(frozen=True)
+class OrthancSystem:
+    version: str
+    dicom_aet: str
+    database_backend_plugin: str | None
+    latency_ms: float
+
+
+class OrthancClient:
+    def __init__(self, base_url: str | None = None, username: str | None = None, password: str | None = None,
+                 timeout: float | None = None) -> None:
+        self.base_url = (base_url or settings.ORTHANC_URL).rstrip("/")
+        self._auth = (username or settings.ORTHANC_USERNAME, password or settings.ORTHANC_PASSWORD)
+        self._timeout = httpx.Timeout(timeout or settings.ORTHANC_TIMEOUT_SECONDS, connect=3.0)
+        self._http = httpx.Client(base_url=self.base_url, auth=self._auth, timeout=self._timeout)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> OrthancClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.HTTPError as exc:
+            raise OrthancError(f"Orthanc is unreachable: {exc.__class__.__name__}") from exc
+        if response.status_code >= 400:
+            raise OrthancError(f"Orthanc answered {response.status_code} to {method} {path}", response.status_code)
+        return response
+
+    def system(self) -> OrthancSystem:
+        started = time.perf_counter()
+        data = self._request("GET", "/system").json()
+        return OrthancSystem(
+            version=data["Version"],
+            dicom_aet=data["DicomAet"],
+            database_backend_plugin=data.get("DatabaseBackendPlugin"),
+            latency_ms=(time.perf_counter() - started) * 1000,
+        )
+
+    def plugins(self) -> list[str]:
+        return list(self._request("GET", "/plugins").json())
+
+    def store_instance(self, dicom_bytes: bytes) -> StoredInstance:
+        data = self._request(
+            "POST", "/instances", content=dicom_bytes, headers={"Content-Type": "application/dicom"}
+        ).json()
+        return StoredInstance(
+            orthanc_id=data["ID"],
+            parent_study=data["ParentStudy"],
+            parent_series=data["ParentSeries"],
+            parent_patient=data["ParentPatient"],
+            status=data["Status"],
+        )
+
+    def instance_file(self, orthanc_id: str) -> bytes:
+        return self._request("GET", f"/instances/{orthanc_id}/file").content
+
+    def instance_tags(self, orthanc_id: str) -> dict[str, Any]:
+        return dict(self._request("GET", f"/instances/{orthanc_id}/simplified-tags").json())
+
+    def study(self, orthanc_id: str) -> dict[str, Any]:
+        return dict(self._request("GET", f"/studies/{orthanc_id}").json())
+
+    def delete(self, level: str, orthanc_id: str) -> None:
+        if level not in {"patients", "studies", "series", "instances"}:
+            raise ValueError(f"unknown Orthanc level {level}")
+        self._request("DELETE", f"/{level}/{orthanc_id}")

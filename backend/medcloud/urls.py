@@ -1,0 +1,23 @@
+from django.contrib import admin
+from django.urls import include, path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from medcloud.core.views import HealthView, spa_index
+
+api_patterns = [
+    path("health/", HealthView.as_view(), name="health"),
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+]
+
+urlpatterns = [
+    path("api/", include(api_patterns)),
+    path("admin/", admin.site.urls),
+    # Anything else that is not an API path is a route of the single-page app.
+    re_path(r"^(?!api/|admin/|static/|dicom-web/).*$", spa_index, name="spa"),
+]
+
+handler400 = "medcloud.core.errors.json_400"
+handler403 = "medcloud.core.errors.json_403"
+handler404 = "medcloud.core.errors.json_404"
+handler500 = "medcloud.core.errors.json_500"

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Install the Debian/Ubuntu packages MedCloud needs, only those that are missing.
+set -euo pipefail
+SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+need=()
+have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
+for pkg in postgresql libpq-dev redis-server orthanc orthanc-dicomweb orthanc-postgresql orthanc-python \
+           python3-cryptography openssl curl gcc python3-venv chromium poppler-utils; do
+  have_pkg "$pkg" || need+=("$pkg")
+done
+command -v python3.11 >/dev/null || need+=(python3.11 python3.11-venv python3.11-dev)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "[install] apt-get install ${need[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  # Debian starts the packaged services system-wide: MedCloud runs its own under .var/ instead.
+  for svc in orthanc; do $SUDO service "$svc" stop >/dev/null 2>&1 || true; done
+fi

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# `make run`: start PostgreSQL, Redis and Orthanc (project-local), migrate, load demo data, then run the
+# HTTPS (HTTP/2) web server and a Celery worker in the foreground. Ctrl-C stops everything it started.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+python3 scripts/ensure_env.py
+. scripts/env.sh
+export DJANGO_SETTINGS_MODULE=${DJANGO_SETTINGS_MODULE:-medcloud.settings.local}
+PY="$ROOT/.venv/bin/python"
+STARTED="$VAR/run-started-services"
+mkdir -p "$VAR/log"
+pids=()
+
+cleanup() {
+  trap - INT TERM EXIT
+  echo; echo "[run] stopping..."
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  scripts/services.sh stop "$STARTED"
+}
+trap cleanup INT TERM EXIT
+
+scripts/services.sh start --record "$STARTED"
+"$PY" backend/manage.py migrate --noinput -v0
+"$PY" backend/manage.py collectstatic --noinput -v0
+"$PY" backend/manage.py seed_demo
+read -r CERT KEY < <(scripts/tls.sh)
+PORT=${MEDCLOUD_HTTPS_PORT:-8443}
+BIND=${MEDCLOUD_BIND:-127.0.0.1}
+
+prefix() { while IFS= read -r line; do printf '%-7s| %s\n' "$1" "$line"; done; }
+
+"$ROOT/.venv/bin/celery" -A medcloud worker --loglevel=INFO --concurrency="${MEDCLOUD_WORKER_CONCURRENCY:-1}" \
+  --hostname="worker@%h" > >(prefix worker) 2>&1 &
+pids+=($!)
+"$ROOT/.venv/bin/hypercorn" --certfile "$CERT" --keyfile "$KEY" --bind "$BIND:$PORT" \
+  --workers "${MEDCLOUD_WEB_WORKERS:-1}" --access-logfile - medcloud.asgi:application > >(prefix web) 2>&1 &
+pids+=($!)
+
+for _ in $(seq 100); do curl -sk -o /dev/null "https://127.0.0.1:$PORT/api/health/" && break; sleep 0.2; done
+cat <<MSG
+
+  MedCloud is running:   https://localhost:$PORT/      (HTTP/2 over TLS, self-signed certificate)
+  API docs:              https://localhost:$PORT/api/docs/
+  Health:                curl --http2 -k https://localhost:$PORT/api/health/
+  Demo accounts (password: $MEDCLOUD_DEMO_PASSWORD):
+$("$PY" backend/manage.py seed_demo --list | sed 's/^/    /')
+  Ctrl-C stops everything.
+
+MSG
+wait -n "${pids[@]}"

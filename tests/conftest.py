@@ -1,0 +1,54 @@
+"""Shared fixtures: the real services (PostgreSQL, Redis, Orthanc) that `make test` starts, and real servers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.servers import REPO_ROOT, celery_worker, https_server, server_env
+
+SHARED_DATA = Path(__import__("os").environ.get("MEDCLOUD_DATA_DIR", REPO_ROOT.parent / "shared" / "data"))
+LOG_DIR = REPO_ROOT / ".var" / "test-logs"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    if not SHARED_DATA.exists():
+        pytest.fail(f"the shared data folder {SHARED_DATA} is missing (it sits beside the repository)")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def mr_series_dir(shared_data: Path) -> Path:
+    return shared_data / "dicom" / "mr_brain_sagittal"
+
+
+@pytest.fixture(scope="session")
+def test_database_name(django_db_setup, django_db_blocker) -> str:
+    from django.conf import settings
+
+    return str(settings.DATABASES["default"]["NAME"])
+
+
+@pytest.fixture(scope="session")
+def live_https(test_database_name: str) -> Iterator[str]:
+    """The real ASGI server (hypercorn, HTTP/2 over TLS) on the test database. Tests that write data it must
+    see use the `transactional_db` fixture so that their rows are committed."""
+    with https_server(server_env(test_database_name), LOG_DIR / "web.log") as base_url:
+        yield base_url
+
+
+@pytest.fixture(scope="session")
+def live_worker(test_database_name: str) -> Iterator[None]:
+    with celery_worker(server_env(test_database_name), LOG_DIR / "worker.log"):
+        yield
+
+
+@pytest.fixture
+def orthanc():
+    from medcloud.core.orthanc import OrthancClient
+
+    with OrthancClient() as client:
+        yield client

@@ -1,0 +1,104 @@
+"""Real processes for tests: the HTTPS (HTTP/2) web server and a Celery worker, on the test database."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+VENV_BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def tls_pair() -> tuple[str, str]:
+    out = subprocess.run([str(REPO_ROOT / "scripts" / "tls.sh")], check=True, capture_output=True, text=True)
+    cert, key = out.stdout.split()
+    return cert, key
+
+
+def server_env(database_name: str, **overrides: str) -> dict[str, str]:
+    """The environment of a server process that must see the test database, not the development one."""
+    from django.conf import settings
+
+    db = settings.DATABASES["default"]
+    env = dict(os.environ)
+    env.update(
+        DJANGO_SETTINGS_MODULE="medcloud.settings.test",
+        DATABASE_URL=f"postgres://{db['USER']}:{db.get('PASSWORD') or ''}@{db['HOST']}:{db['PORT']}/{database_name}",
+        PYTHONPATH=str(REPO_ROOT / "backend"),
+    )
+    env.update(overrides)
+    return env
+
+
+@contextmanager
+def https_server(env: dict[str, str], log_path: Path) -> Iterator[str]:
+    """Run hypercorn (HTTP/2 over TLS) on a free port; yield its base URL."""
+    port = free_port()
+    cert, key = tls_pair()
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [str(VENV_BIN / "hypercorn"), "--certfile", cert, "--keyfile", key, "--bind", f"127.0.0.1:{port}",
+             "medcloud.asgi:application"],
+            env=env, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT,
+        )
+        base_url = f"https://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                if proc.poll() is not None:
+                    raise RuntimeError(f"web server exited: {log_path.read_text()[-2000:]}")
+                try:
+                    httpx.get(f"{base_url}/api/schema/", verify=False, timeout=2)
+                    break
+                except httpx.HTTPError:
+                    if time.monotonic() > deadline:
+                        raise RuntimeError(f"web server did not start: {log_path.read_text()[-2000:]}") from None
+                    time.sleep(0.2)
+            yield base_url
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+@contextmanager
+def celery_worker(env: dict[str, str], log_path: Path, hostname: str = "test-worker") -> Iterator[subprocess.Popen]:
+    """Run a real Celery worker against the real Redis; yield once it answers a ping."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [str(VENV_BIN / "celery"), "-A", "medcloud", "worker", "--concurrency=1", "--pool=solo",
+             f"--hostname={hostname}@%h", "--loglevel=INFO", "--without-gossip", "--without-mingle"],
+            env=env, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT,
+        )
+        try:
+            from medcloud.celery import app
+
+            deadline = time.monotonic() + 60
+            while not app.control.ping(timeout=0.5):
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"worker did not start: {log_path.read_text()[-2000:]}")
+            yield proc
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
