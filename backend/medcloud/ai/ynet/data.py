@@ -1,0 +1,240 @@
+"""Data: manifests, in-memory arrays and the ``tf.data`` training pipeline.
+
+Manifests follow ``../shared/data``: ``file, mask_file, label, ..., split`` with
+paths relative to the manifest's folder; an empty ``mask_file`` means no tumour.
+
+The training pipeline is deterministic given a seed: the sample order of every
+epoch comes from ``numpy.random.default_rng(seed + epoch)`` and every batch is
+augmented with stateless random ops seeded by ``(seed, batch_index)``.
+Geometric augmentation is applied with one transform to the image and its mask
+together; intensity augmentation (to the image only) is strong on purpose, to
+erase the scanner/source differences between the tumour and no-tumour sets.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import math
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+from PIL import Image
+
+from medcloud.ai.ynet.config import CLASSES
+from medcloud.ai.ynet.preprocessing import normalize_intensity
+
+
+@dataclasses.dataclass
+class Record:
+    image_path: Path
+    mask_path: Path | None
+    label: str
+    split: str
+    source_dir: str
+    patient: str = ""
+
+
+def read_manifest(folder: str | Path, splits: Iterable[str] | None = None) -> list[Record]:
+    """Rows of ``folder/manifest.csv`` (all rows, or only those whose split is in ``splits``)."""
+    folder = Path(folder)
+    manifest = folder / "manifest.csv"
+    if not manifest.is_file():
+        raise FileNotFoundError(f"no manifest.csv in {folder}")
+    wanted = set(splits) if splits is not None else None
+    out: list[Record] = []
+    with manifest.open(newline="") as fh:
+        for row in csv.DictReader(fh):
+            split = (row.get("split") or "").strip()
+            if wanted is not None and split not in wanted:
+                continue
+            mask = (row.get("mask_file") or "").strip()
+            out.append(
+                Record(
+                    image_path=folder / row["file"].strip(),
+                    mask_path=(folder / mask) if mask else None,
+                    label=(row.get("label") or "").strip(),
+                    split=split,
+                    source_dir=folder.name,
+                    patient=(row.get("patient_id") or row.get("dup_group") or "").strip(),
+                )
+            )
+    return out
+
+
+def load_image(path: Path) -> np.ndarray:
+    with Image.open(path) as im:
+        return np.asarray(im.convert("L"), dtype=np.uint8)
+
+
+def load_mask(rec: Record, shape: tuple[int, int]) -> np.ndarray:
+    """Binary uint8 mask (0/1) at ``shape``; all zero when the record has no mask."""
+    if rec.mask_path is None:
+        return np.zeros(shape, dtype=np.uint8)
+    with Image.open(rec.mask_path) as im:
+        m = np.asarray(im.convert("L"), dtype=np.uint8)
+    if m.shape != shape:
+        m = np.asarray(Image.fromarray(m).resize(shape[::-1], Image.NEAREST))
+    return (m > 127).astype(np.uint8)
+
+
+@dataclasses.dataclass
+class ArraySet:
+    """Preprocessed images at the model size plus labels and full-resolution masks."""
+
+    images: np.ndarray  # (N, S, S) float32 in [0, 1]
+    masks: np.ndarray  # (N, S, S) float32 soft masks at model size
+    labels: np.ndarray  # (N,) int, -1 for labels outside CLASSES
+    full_masks: list[np.ndarray]  # (H, W) uint8 masks at the original size
+    records: list[Record]
+
+
+def load_arrays(records: Sequence[Record], size: int, keep_full_masks: bool = True) -> ArraySet:
+    """Read, normalise and resize every record (images: antialiased bilinear; masks: area)."""
+    import tensorflow as tf
+
+    from medcloud.ai.ynet.preprocessing import pad_to_square
+
+    n = len(records)
+    images = np.empty((n, size, size), dtype=np.float32)
+    masks = np.empty((n, size, size), dtype=np.float32)
+    labels = np.array([CLASSES.index(r.label) if r.label in CLASSES else -1 for r in records])
+    full_masks: list[np.ndarray] = []
+    for i, rec in enumerate(records):
+        img = normalize_intensity(load_image(rec.image_path))
+        m = load_mask(rec, img.shape)
+        if keep_full_masks:
+            full_masks.append(m)
+        img, _ = pad_to_square(img)
+        m, _ = pad_to_square(m)
+        if img.shape[0] != size:
+            img = tf.image.resize(img[None, ..., None], (size, size), "bilinear", antialias=True).numpy()[0, ..., 0]
+            m = tf.image.resize(m[None, ..., None].astype(np.float32), (size, size), "area").numpy()[0, ..., 0]
+        images[i] = img
+        masks[i] = m
+    return ArraySet(images, masks, labels, full_masks, list(records))
+
+
+# ---------------------------------------------------------------------------
+# Augmentation (batched, stateless, identical geometry for image and mask)
+# ---------------------------------------------------------------------------
+
+
+def _gaussian_kernel(sigma: float, radius: int = 2):
+    import tensorflow as tf
+
+    x = tf.range(-radius, radius + 1, dtype=tf.float32)
+    k = tf.exp(-(x**2) / (2.0 * sigma**2))
+    k = k / tf.reduce_sum(k)
+    return tf.reshape(k[:, None] * k[None, :], (2 * radius + 1, 2 * radius + 1, 1, 1))
+
+
+def augment_batch(images, masks, seed, strength: float = 1.0):
+    """Augment a batch ``images (B,S,S,1)``, ``masks (B,S,S,1)`` with a stateless ``seed`` (2 ints).
+
+    Geometry (same for image and mask): horizontal flip, rotation +-15 deg, zoom
+    0.8-1.25, anisotropic squeeze 0.75-1 of one axis (letterboxing), shifts +-10%.
+    Intensity (image only): gamma, contrast, brightness, a random monotone tone
+    curve (histogram jitter), blur, Gaussian noise, and (10%) polarity inversion
+    of the foreground so that the CSF brightness (T1 vs T2) is not a shortcut.
+    """
+    import tensorflow as tf
+
+    b = tf.shape(images)[0]
+    size = tf.cast(tf.shape(images)[1], tf.float32)
+    seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 12)
+
+    def u(i, lo, hi, shape=None):
+        return tf.random.stateless_uniform(shape if shape is not None else (b,), seeds[i], lo, hi)
+
+    s = strength
+    # --- geometry: output pixel p maps to input pixel M p (projective 8-vector).
+    angle = u(0, -15.0, 15.0) * s * math.pi / 180.0
+    zoom = tf.exp(u(1, math.log(0.8), math.log(1.25)) * s)
+    squeeze = u(2, 0.75, 1.0)
+    squeeze = 1.0 - (1.0 - squeeze) * s
+    squeeze_x = u(3, 0.0, 1.0) < 0.5
+    sx = zoom * tf.where(squeeze_x, squeeze, 1.0)
+    sy = zoom * tf.where(squeeze_x, 1.0, squeeze)
+    flip = tf.where(u(4, 0.0, 1.0) < 0.5, -1.0, 1.0)
+    tx = u(5, -0.1, 0.1) * size * s
+    ty = u(6, -0.1, 0.1) * size * s
+    c = (size - 1.0) / 2.0
+    cos, sin = tf.cos(angle), tf.sin(angle)
+    # inverse map: input = R^-1 S^-1 (out - c - t) + c, with a flip on x.
+    a0 = cos / sx * flip
+    a1 = sin / sy
+    b0 = -sin / sx * flip
+    b1 = cos / sy
+    ox = c + tx
+    oy = c + ty
+    a2 = c - a0 * ox - a1 * oy
+    b2 = c - b0 * ox - b1 * oy
+    zeros = tf.zeros_like(a0)
+    transforms = tf.stack([a0, a1, a2, b0, b1, b2, zeros, zeros], axis=1)
+    both = tf.concat([images, masks], axis=-1)
+    both = tf.raw_ops.ImageProjectiveTransformV3(
+        images=both,
+        transforms=transforms,
+        output_shape=tf.shape(images)[1:3],
+        fill_value=0.0,
+        interpolation="BILINEAR",
+        fill_mode="CONSTANT",
+    )
+    images, masks = both[..., :1], both[..., 1:]
+
+    # --- intensity (image only)
+    x = tf.clip_by_value(images, 0.0, 1.0)
+    gamma = tf.exp(u(7, -0.5, 0.5) * s)[:, None, None, None]
+    x = tf.pow(x + 1e-6, gamma)
+    k = (u(8, -0.6, 0.6) * s)[:, None, None, None]  # monotone tone curve x + k x (1 - x)
+    x = x + k * x * (1.0 - x)
+    contrast = tf.exp(u(9, -0.3, 0.3) * s)[:, None, None, None]
+    mean = tf.reduce_mean(x, axis=[1, 2, 3], keepdims=True)
+    bright = (u(10, -0.08, 0.08) * s)[:, None, None, None]
+    x = (x - mean) * contrast + mean + bright
+    rnd = tf.random.stateless_uniform((b, 4), seeds[11], 0.0, 1.0)
+    # rare polarity inversion of the foreground (T1 <-> T2-like contrast), background kept black
+    invert = tf.cast(rnd[:, 3] < 0.1 * s, x.dtype)[:, None, None, None]
+    fg = tf.cast(images > 0.03, x.dtype)
+    x = x * (1.0 - invert) + invert * fg * tf.clip_by_value(1.05 - x, 0.0, 1.0)
+    blurred = tf.nn.conv2d(x, _gaussian_kernel(1.0), strides=1, padding="SAME")
+    blur_w = tf.where(rnd[:, 0] < 0.35, rnd[:, 1], 0.0)[:, None, None, None] * s
+    x = x * (1.0 - blur_w) + blurred * blur_w
+    noise_sd = tf.where(rnd[:, 2] < 0.5, rnd[:, 2] * 0.08, 0.0)[:, None, None, None] * s
+    noise = tf.random.stateless_normal(tf.shape(x), seeds[11] + 7)
+    x = tf.clip_by_value(x + noise * noise_sd, 0.0, 1.0)
+    return x, masks
+
+
+def epoch_order(n: int, epochs: int, batch_size: int, seed: int) -> np.ndarray:
+    """Sample indices for all epochs, ``(epochs, steps, batch)``: a fresh permutation each epoch."""
+    steps = n // batch_size
+    out = np.empty((epochs, steps, batch_size), dtype=np.int32)
+    for e in range(epochs):
+        perm = np.random.default_rng(seed + e).permutation(n)
+        out[e] = perm[: steps * batch_size].reshape(steps, batch_size)
+    return out
+
+
+def train_dataset(arrays: ArraySet, epochs: int, batch_size: int, seed: int, num_classes: int = 4, augment: bool = True):
+    """An endless-enough ``tf.data.Dataset`` of ``(image, {"class": onehot, "mask": mask})`` batches."""
+    import tensorflow as tf
+
+    order = epoch_order(len(arrays.labels), epochs, batch_size, seed).reshape(-1, batch_size)
+    images = tf.constant((arrays.images * 255.0).round().astype(np.uint8)[..., None])
+    masks = tf.constant((arrays.masks * 255.0).round().astype(np.uint8)[..., None])
+    labels = tf.constant(arrays.labels.astype(np.int32))
+
+    def make(i, idx):
+        x = tf.cast(tf.gather(images, idx), tf.float32) / 255.0
+        m = tf.cast(tf.gather(masks, idx), tf.float32) / 255.0
+        if augment:
+            x, m = augment_batch(x, m, tf.stack([tf.constant(seed, tf.int64), i]))
+        y = tf.one_hot(tf.gather(labels, idx), num_classes)
+        return x, {"class": y, "mask": m}
+
+    ds = tf.data.Dataset.from_tensor_slices(order).enumerate()
+    ds = ds.map(make, num_parallel_calls=1, deterministic=True)
+    return ds.prefetch(2)

@@ -1,0 +1,210 @@
+"""Training loop of the Y-Net (``python -m medcloud.ai train --model ynet``).
+
+Trains on ``split == train`` of brain_mri_cheng + brain_mri_no_tumor, evaluates
+on ``split == val`` after every epoch, keeps the best epoch (mean of accuracy,
+macro F1, tumour-type accuracy and Dice) and exports it to ``weights/``.
+Deterministic given ``--seed`` (seeded sample order, stateless augmentation,
+``enable_op_determinism``) on a fixed thread count.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from medcloud.ai.ynet.config import CLASSES, MODEL_FILE, REPO_ROOT, TRAIN_SETS, TrainConfig, data_root
+
+
+def configure_tensorflow(seed: int, threads: int = 2, deterministic: bool = True) -> None:
+    import keras
+    import tensorflow as tf
+
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(max(1, threads // 2))
+    except RuntimeError:
+        pass  # already initialised
+    keras.utils.set_random_seed(seed)
+    if deterministic:
+        tf.config.experimental.enable_op_determinism()
+
+
+def load_split(split: str, size: int, limit: int | None = None, data_dir: Path | None = None):
+    from medcloud.ai.ynet.data import load_arrays, read_manifest
+
+    root = data_dir or data_root()
+    records = []
+    for name in TRAIN_SETS:
+        records += read_manifest(root / name, splits=[split])
+    if limit:
+        rng = np.random.default_rng(0)
+        records = [records[i] for i in sorted(rng.choice(len(records), min(limit, len(records)), replace=False))]
+    return load_arrays(records, size)
+
+
+def evaluate_arrays(predictor, arrays, class_names=CLASSES) -> dict[str, Any]:
+    """Figures on preprocessed arrays (masks compared at the original resolution)."""
+    from medcloud.ai.ynet.losses import PooledOverlap, classification_metrics
+    from medcloud.ai.ynet.predictor import upsample_masks
+
+    probs, mprobs = predictor.predict_batch(arrays.images[..., None])
+    pred = probs.argmax(1)
+    known = arrays.labels >= 0
+    res = classification_metrics(arrays.labels[known], pred[known], class_names)
+    tumour = known & (arrays.labels < 3)
+    res["tumour_type_accuracy"] = float((pred[tumour] == arrays.labels[tumour]).mean()) if tumour.any() else float("nan")
+    full = upsample_masks(mprobs, [m.shape for m in arrays.full_masks])
+    ov = PooledOverlap()
+    small_total = small_ok = 0
+    areas = np.array([m.sum() for m in arrays.full_masks])
+    small_cut = float(np.percentile(areas[areas > 0], 25)) if (areas > 0).any() else 0.0
+    for i, (t, p) in enumerate(zip(arrays.full_masks, full)):
+        if t.any():
+            ov.update(t, p >= predictor.threshold)
+            if areas[i] <= small_cut and tumour[i]:
+                small_total += 1
+                small_ok += int(pred[i] == arrays.labels[i])
+    res["dice"], res["iou"] = ov.dice, ov.iou
+    res["small_mask_cutoff_px"] = small_cut
+    res["small_mask_type_accuracy"] = small_ok / small_total if small_total else float("nan")
+    res["small_mask_tumour_called"] = None
+    if small_total:
+        idx = [i for i in range(len(areas)) if 0 < areas[i] <= small_cut and tumour[i]]
+        res["small_mask_tumour_called"] = float(np.mean(pred[idx] != 3))
+    res["n_images"] = int(len(arrays.labels))
+    return res
+
+
+def selection_score(m: dict[str, Any]) -> float:
+    return float(np.mean([m["accuracy"], m["macro_f1"], m["tumour_type_accuracy"], m["dice"]]))
+
+
+def train(cfg: TrainConfig, out_dir: Path | None = None, export_path: Path | None = MODEL_FILE, verbose: int = 2) -> dict[str, Any]:
+    t_start = time.time()
+    configure_tensorflow(cfg.seed)
+    import keras
+    import tensorflow as tf
+
+    from medcloud.ai.ynet.data import train_dataset
+    from medcloud.ai.ynet.export import export_model
+    from medcloud.ai.ynet.losses import DiceBCELoss, FocalCrossentropy, class_weights_from_counts
+    from medcloud.ai.ynet.model import YNet
+    from medcloud.ai.ynet.predictor import YNetPredictor
+
+    out_dir = Path(out_dir or (REPO_ROOT / ".var" / "ynet-run"))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "config.json").write_text(cfg.to_json())
+
+    train_arr = load_split("train", cfg.image_size, cfg.limit_train)
+    val_arr = load_split("val", cfg.image_size, cfg.limit_val)
+    counts = np.bincount(train_arr.labels, minlength=len(CLASSES))
+    print(f"[ynet] train {len(train_arr.labels)} {dict(zip(CLASSES, counts.tolist()))}, val {len(val_arr.labels)}; "
+          f"loaded in {time.time() - t_start:.0f}s", flush=True)
+
+    if cfg.mixed_precision:
+        keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    model = YNet(image_size=cfg.image_size, base_filters=cfg.base_filters, depth=cfg.depth,
+                 separable=cfg.separable, attention=cfg.attention, dropout=cfg.dropout,
+                 num_classes=len(CLASSES), class_names=list(CLASSES))
+    steps = cfg.steps_per_epoch or len(train_arr.labels) // cfg.batch_size
+    total_steps = steps * cfg.epochs
+    warmup = min(steps * cfg.warmup_epochs, total_steps // 2)
+    schedule = keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=cfg.peak_lr / 10, decay_steps=max(total_steps - warmup, 1),
+        alpha=cfg.min_lr / cfg.peak_lr, warmup_target=cfg.peak_lr, warmup_steps=warmup)
+    optimizer = keras.optimizers.AdamW(learning_rate=schedule, weight_decay=cfg.weight_decay, global_clipnorm=2.0)
+    model.compile(
+        optimizer=optimizer,
+        loss={"class": FocalCrossentropy(cfg.focal_gamma, cfg.label_smoothing, class_weights_from_counts(counts)),
+              "mask": DiceBCELoss()},
+        loss_weights={"class": cfg.class_loss_weight, "mask": cfg.mask_loss_weight},
+        metrics={"class": [keras.metrics.CategoricalAccuracy(name="acc")]},
+        jit_compile=False,
+    )
+    print(f"[ynet] params {model.count_params():,}; {steps} steps/epoch x {cfg.epochs} epochs", flush=True)
+    ds = train_dataset(train_arr, cfg.epochs, cfg.batch_size, cfg.seed, len(CLASSES))
+
+    history: list[dict[str, Any]] = []
+    best = {"score": -1.0, "epoch": -1, "metrics": None}
+
+    class ValCallback(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.t_epoch = time.time()
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.t_epoch = time.time()
+
+        def on_epoch_end(self, epoch, logs=None):
+            t_train = time.time() - self.t_epoch
+            pred = YNetPredictor(self.model, tta=False, batch_size=32)
+            m = evaluate_arrays(pred, val_arr)
+            score = selection_score(m)
+            row = {"epoch": epoch + 1, "train_time_s": round(t_train, 1), "elapsed_min": round((time.time() - t_start) / 60, 2),
+                   "lr": float(keras.ops.convert_to_numpy(schedule(self.model.optimizer.iterations))),
+                   **{k: float(v) for k, v in (logs or {}).items()},
+                   **{f"val_{k}": m[k] for k in ("accuracy", "macro_f1", "tumour_type_accuracy", "dice", "iou", "small_mask_type_accuracy")},
+                   "val_score": score}
+            history.append(row)
+            (out_dir / "history.json").write_text(json.dumps(history, indent=1))
+            self.model.save(out_dir / "last.keras")
+            if score > best["score"]:
+                best.update(score=score, epoch=epoch + 1, metrics=m)
+                self.model.save(out_dir / "best.keras")
+            print("[ynet] " + json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()}), flush=True)
+            elapsed = time.time() - t_start
+            per_epoch = elapsed / (epoch + 1)
+            if elapsed + per_epoch > cfg.time_budget_min * 60 and epoch + 1 < cfg.epochs:
+                print(f"[ynet] time budget reached after epoch {epoch + 1}: stopping", flush=True)
+                self.model.stop_training = True
+
+    model.fit(ds, epochs=cfg.epochs, steps_per_epoch=steps, callbacks=[ValCallback()], verbose=verbose)
+    wall = time.time() - t_start
+    print(f"[ynet] training done in {wall / 60:.1f} min; best epoch {best['epoch']} score {best['score']:.4f}", flush=True)
+
+    result = {"best_epoch": best["epoch"], "best_val": best["metrics"], "wall_min": wall / 60, "history": history}
+    if export_path is not None:
+        from medcloud.ai.ynet.export import load_model
+
+        best_model = load_model(out_dir / "best.keras")
+        keras.mixed_precision.set_global_policy("float32")
+        meta = {"classes": list(CLASSES), "image_size": cfg.image_size, "train_config": cfg.to_dict(),
+                "best_epoch": best["epoch"], "val_no_tta": best["metrics"], "train_wall_min": round(wall / 60, 1),
+                "tta": cfg.tta, "preprocessing": "per-slice 0.5-99.5 percentile min-max, pad to square, antialiased bilinear resize"}
+        export_model(best_model, export_path, meta)
+        print(f"[ynet] exported {export_path}", flush=True)
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    p = argparse.ArgumentParser("medcloud.ai train --model ynet")
+    defaults = TrainConfig()
+    for name, val in defaults.to_dict().items():
+        if isinstance(val, bool):
+            p.add_argument(f"--{name.replace('_', '-')}", type=lambda s: s.lower() in ("1", "true", "yes"), default=val)
+        elif val is None:
+            p.add_argument(f"--{name.replace('_', '-')}", type=int, default=None)
+        else:
+            p.add_argument(f"--{name.replace('_', '-')}", type=type(val), default=val)
+    p.add_argument("--out-dir", type=Path, default=None)
+    p.add_argument("--export", type=Path, default=MODEL_FILE, help="where to write the best model")
+    p.add_argument("--no-export", action="store_true")
+    p.add_argument("--model", default="ynet")
+    p.add_argument("--data", nargs="*", default=None)
+    args = p.parse_args(argv)
+    if args.data:
+        os.environ["MEDCLOUD_DATA_DIR"] = str(Path(args.data[0]).resolve())
+    cfg = TrainConfig(**{k: getattr(args, k) for k in defaults.to_dict()})
+    train(cfg, args.out_dir, None if args.no_export else args.export)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
