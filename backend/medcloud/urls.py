@@ -8,6 +8,7 @@ api_patterns = [
     path("health/", HealthView.as_view(), name="health"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("audit/", include("medcloud.audit.urls")),
 ]
 
 urlpatterns = [

@@ -28,6 +28,9 @@ class User(AbstractBaseUser, PermissionsMixin):
     is_active = models.BooleanField(default=True)
     is_staff = models.BooleanField(default=False)
     date_joined = models.DateTimeField(default=timezone.now)
+    # Set when an admin approves the user's medical certificate; a health professional without it is
+    # "pending" and reaches no patient data.
+    clinical_verified_at = models.DateTimeField(null=True, blank=True)
 
     objects = UserManager()
 
@@ -40,3 +43,11 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     def __str__(self) -> str:
         return f"user {self.pk}"
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == Role.ADMIN or self.is_superuser
+
+    @property
+    def is_clinically_verified(self) -> bool:
+        return self.clinical_verified_at is not None

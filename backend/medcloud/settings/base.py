@@ -57,6 +57,8 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "medcloud.core",
+    "medcloud.crypto",
+    "medcloud.audit",
     "medcloud.accounts",
 ]
 
