@@ -55,11 +55,12 @@ def main() -> None:
         "ORTHANC_PYTHON_SCRIPT": os.environ.get(
             "ORTHANC_PYTHON_SCRIPT", str(ROOT / "orthanc" / "plugins" / "medcloud_plugin.py")
         ),
+        "ORTHANC_REMOTE_ACCESS_ALLOWED": "true" if os.environ.get("ORTHANC_REMOTE_ACCESS_ALLOWED") == "true" else "false",
         "ORTHANC_PLUGINS": ", ".join(json.dumps(p) for p in plugin_paths()),
         **database_settings(),
     }
     # JSON-escape every string value (a password may hold quotes or backslashes).
-    escaped = {k: (v if k in ("ORTHANC_PLUGINS",) or v.isdigit() else json.dumps(v)[1:-1]) for k, v in values.items()}
+    escaped = {k: (v if k in ("ORTHANC_PLUGINS", "ORTHANC_REMOTE_ACCESS_ALLOWED") or v.isdigit() else json.dumps(v)[1:-1]) for k, v in values.items()}
     text = Template((ROOT / "orthanc" / "orthanc.json.template").read_text()).substitute(escaped)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)
