@@ -21,7 +21,9 @@ class HealthView(APIView):
 
     @extend_schema(
         responses={
-            200: inline_serializer("Health", {"status": serializers.CharField(), "components": serializers.DictField()}),
+            200: inline_serializer(
+                "Health", {"status": serializers.CharField(), "components": serializers.DictField()}
+            ),
             503: inline_serializer("HealthDegraded", {"status": serializers.CharField(),
                                                       "components": serializers.DictField()}),
         },

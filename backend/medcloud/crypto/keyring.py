@@ -63,7 +63,8 @@ def wrap(kek: bytes, key_id: str, data_key: bytes) -> bytes:
 
 def unwrap(kek: bytes, key_id: str, wrapped: bytes) -> bytes:
     try:
-        return AESGCM(kek).decrypt(wrapped[:NONCE_BYTES], wrapped[NONCE_BYTES:], b"medcloud-data-key:" + key_id.encode())
+        aad = b"medcloud-data-key:" + key_id.encode()
+        return AESGCM(kek).decrypt(wrapped[:NONCE_BYTES], wrapped[NONCE_BYTES:], aad)
     except InvalidTag as exc:
         raise DecryptionError(f"data key {key_id} cannot be unwrapped with the configured KEK") from exc
 

@@ -18,7 +18,9 @@ class DataKey(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["is_primary"], condition=models.Q(is_primary=True), name="one_primary_data_key")
+            models.UniqueConstraint(
+                fields=["is_primary"], condition=models.Q(is_primary=True), name="one_primary_data_key"
+            )
         ]
 
     def __str__(self) -> str:

@@ -69,7 +69,8 @@ def reencrypt_all(log=lambda message: None) -> int:
         pks = list(model._base_manager.values_list("pk", flat=True).order_by("pk"))
         for start in range(0, len(pks), BATCH):
             with transaction.atomic():
-                rows = model._base_manager.select_for_update().filter(pk__in=pks[start:start + BATCH]).only("pk", *names)
+                batch = pks[start:start + BATCH]
+                rows = model._base_manager.select_for_update().filter(pk__in=batch).only("pk", *names)
                 for row in rows:
                     values = {name: getattr(row, name) for name in names}
                     model._base_manager.filter(pk=row.pk).update(**values)
@@ -87,7 +88,8 @@ def keys_in_use() -> set[str]:
             table = connection.ops.quote_name(model._meta.db_table)
             for field in fields:
                 column = connection.ops.quote_name(field.column)
-                cursor.execute(f"SELECT DISTINCT split_part({column}, '.', 2) FROM {table} WHERE {column} IS NOT NULL")  # noqa: S608
+                sql = f"SELECT DISTINCT split_part({column}, '.', 2) FROM {table} WHERE {column} IS NOT NULL"  # noqa: S608
+                cursor.execute(sql)
                 used.update(row[0] for row in cursor.fetchall())
     return used
 
@@ -95,7 +97,8 @@ def keys_in_use() -> set[str]:
 def retire_unused_keys() -> list[str]:
     with transaction.atomic():
         used = keys_in_use()
-        retired = list(DataKey.objects.filter(is_primary=False).exclude(key_id__in=used).values_list("key_id", flat=True))
+        unused = DataKey.objects.filter(is_primary=False).exclude(key_id__in=used)
+        retired = list(unused.values_list("key_id", flat=True))
         DataKey.objects.filter(key_id__in=retired).delete()
     keyring.keyring.reset()
     return retired
