@@ -128,7 +128,7 @@ stop_one() {
 cmd=${1:-status}; shift || true
 case "$cmd" in
   start)
-    if [ "${1:-}" = "--record" ]; then RECORD=$2; : > "$RECORD"; fi
+    if [ "${1:-}" = "--record" ]; then RECORD=$2; mkdir -p "$(dirname "$RECORD")"; : > "$RECORD"; fi
     start_postgres; ensure_databases; start_redis; start_orthanc;;
   stop)
     if [ -n "${1:-}" ] && [ -f "$1" ]; then
