@@ -18,8 +18,9 @@ NO_TUMOUR = "no_tumor"
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 WEIGHTS_DIR = PACKAGE_DIR / "weights"
-MODEL_FILE = WEIGHTS_DIR / "ynet.keras"
-METADATA_FILE = WEIGHTS_DIR / "ynet.json"
+# $MEDCLOUD_YNET_WEIGHTS overrides the committed model file (e.g. a model published to the registry)
+MODEL_FILE = Path(os.environ.get("MEDCLOUD_YNET_WEIGHTS") or WEIGHTS_DIR / "ynet.keras")
+METADATA_FILE = MODEL_FILE.with_suffix(".json")
 
 # backend/medcloud/ai/ynet/config.py -> repository root is parents[4]
 REPO_ROOT = PACKAGE_DIR.parents[3]

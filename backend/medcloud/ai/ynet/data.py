@@ -130,26 +130,28 @@ def _gaussian_kernel(sigma: float, radius: int = 2):
     return tf.reshape(k[:, None] * k[None, :], (2 * radius + 1, 2 * radius + 1, 1, 1))
 
 
-def augment_batch(images, masks, seed, strength: float = 1.0):
-    """Augment a batch ``images (B,S,S,1)``, ``masks (B,S,S,1)`` with a stateless ``seed`` (2 ints).
+def _seeds(seed):
+    import tensorflow as tf
 
-    Geometry (same for image and mask): horizontal flip, rotation +-15 deg, zoom
-    0.8-1.25, anisotropic squeeze 0.75-1 of one axis (letterboxing), shifts +-10%.
-    Intensity (image only): gamma, contrast, brightness, a random monotone tone
-    curve (histogram jitter), blur, Gaussian noise, and (10%) polarity inversion
-    of the foreground so that the CSF brightness (T1 vs T2) is not a shortcut.
+    return tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 12)
+
+
+def augment_geometry(images, masks, seeds, strength: float = 1.0):
+    """One random affine per sample, applied to the image and its mask together.
+
+    Horizontal flip, rotation +-15 deg, zoom 0.8-1.25, anisotropic squeeze 0.75-1
+    of one axis (letterboxing), shifts +-10%; zero fill outside the source.
     """
     import tensorflow as tf
 
     b = tf.shape(images)[0]
     size = tf.cast(tf.shape(images)[1], tf.float32)
-    seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 12)
 
-    def u(i, lo, hi, shape=None):
-        return tf.random.stateless_uniform(shape if shape is not None else (b,), seeds[i], lo, hi)
+    def u(i, lo, hi):
+        return tf.random.stateless_uniform((b,), seeds[i], lo, hi)
 
     s = strength
-    # --- geometry: output pixel p maps to input pixel M p (projective 8-vector).
+    # output pixel p is sampled from input pixel A (p - o) + c (projective 8-vector)
     angle = u(0, -15.0, 15.0) * s * math.pi / 180.0
     zoom = tf.exp(u(1, math.log(0.8), math.log(1.25)) * s)
     squeeze = u(2, 0.75, 1.0)
@@ -162,7 +164,6 @@ def augment_batch(images, masks, seed, strength: float = 1.0):
     ty = u(6, -0.1, 0.1) * size * s
     c = (size - 1.0) / 2.0
     cos, sin = tf.cos(angle), tf.sin(angle)
-    # inverse map: input = R^-1 S^-1 (out - c - t) + c, with a flip on x.
     a0 = cos / sx * flip
     a1 = sin / sy
     b0 = -sin / sx * flip
@@ -182,9 +183,24 @@ def augment_batch(images, masks, seed, strength: float = 1.0):
         interpolation="BILINEAR",
         fill_mode="CONSTANT",
     )
-    images, masks = both[..., :1], both[..., 1:]
+    return both[..., :1], both[..., 1:]
 
-    # --- intensity (image only)
+
+def augment_intensity(images, seeds, strength: float = 1.0):
+    """Image-only intensity changes that blur the differences between sources.
+
+    Gamma, a random monotone tone curve (histogram jitter), contrast, brightness,
+    blur, Gaussian noise and (10%) polarity inversion of the foreground so that
+    the CSF brightness (T1 vs T2) is not a shortcut.
+    """
+    import tensorflow as tf
+
+    b = tf.shape(images)[0]
+    s = strength
+
+    def u(i, lo, hi):
+        return tf.random.stateless_uniform((b,), seeds[i], lo, hi)
+
     x = tf.clip_by_value(images, 0.0, 1.0)
     gamma = tf.exp(u(7, -0.5, 0.5) * s)[:, None, None, None]
     x = tf.pow(x + 1e-6, gamma)
@@ -195,7 +211,6 @@ def augment_batch(images, masks, seed, strength: float = 1.0):
     bright = (u(10, -0.08, 0.08) * s)[:, None, None, None]
     x = (x - mean) * contrast + mean + bright
     rnd = tf.random.stateless_uniform((b, 4), seeds[11], 0.0, 1.0)
-    # rare polarity inversion of the foreground (T1 <-> T2-like contrast), background kept black
     invert = tf.cast(rnd[:, 3] < 0.1 * s, x.dtype)[:, None, None, None]
     fg = tf.cast(images > 0.03, x.dtype)
     x = x * (1.0 - invert) + invert * fg * tf.clip_by_value(1.05 - x, 0.0, 1.0)
@@ -204,8 +219,15 @@ def augment_batch(images, masks, seed, strength: float = 1.0):
     x = x * (1.0 - blur_w) + blurred * blur_w
     noise_sd = tf.where(rnd[:, 2] < 0.5, rnd[:, 2] * 0.08, 0.0)[:, None, None, None] * s
     noise = tf.random.stateless_normal(tf.shape(x), seeds[11] + 7)
-    x = tf.clip_by_value(x + noise * noise_sd, 0.0, 1.0)
-    return x, masks
+    return tf.clip_by_value(x + noise * noise_sd, 0.0, 1.0)
+
+
+def augment_batch(images, masks, seed, strength: float = 1.0):
+    """Augment a batch ``images (B,S,S,1)``, ``masks (B,S,S,1)`` with a stateless ``seed`` (2 ints):
+    ``augment_geometry`` on both, then ``augment_intensity`` on the image."""
+    seeds = _seeds(seed)
+    images, masks = augment_geometry(images, masks, seeds, strength)
+    return augment_intensity(images, seeds, strength), masks
 
 
 def epoch_order(n: int, epochs: int, batch_size: int, seed: int) -> np.ndarray:
