@@ -24,6 +24,15 @@ RECORD=""
 
 log() { printf '[services] %s\n' "$*" >&2; }
 
+port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+refuse_busy_port() {
+  if port_busy "$2"; then
+    log "$1: port $2 is already taken by another program (another checkout's services?)."
+    log "Stop it, or choose another port ($3)."; exit 1
+  fi
+}
+
 as_pg_user() {
   # PostgreSQL refuses to run as root: run its tools as the postgres system user then.
   if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
@@ -45,6 +54,7 @@ start_postgres() {
     as_pg_user "$PG_BIN/initdb" -D "$PG_DATA" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null
   fi
   if pg_running; then return; fi
+  refuse_busy_port PostgreSQL "$MEDCLOUD_PG_PORT" MEDCLOUD_PG_PORT
   log "PostgreSQL: starting on 127.0.0.1:$MEDCLOUD_PG_PORT"
   as_pg_user "$PG_BIN/pg_ctl" -D "$PG_DATA" -l "$PG_HOME/postgres.log" -w -t 60 start \
     -o "-p $MEDCLOUD_PG_PORT -k $PG_RUN -c listen_addresses=127.0.0.1 -c fsync=on" >/dev/null
@@ -69,12 +79,12 @@ for name in (main_db, orthanc_db):
 PY
 }
 
-redis_port() { python3 -c "from urllib.parse import urlparse; import os; print(urlparse(os.environ['REDIS_URL']).port or 6379)"; }
 
 start_redis() {
   [ "$MEDCLOUD_LOCAL_REDIS" = 1 ] || { log "Redis: using REDIS_URL"; return; }
   if redis-cli -p "$MEDCLOUD_REDIS_PORT" ping >/dev/null 2>&1; then return; fi
   mkdir -p "$REDIS_DIR"
+  refuse_busy_port Redis "$MEDCLOUD_REDIS_PORT" MEDCLOUD_REDIS_PORT
   log "Redis: starting on 127.0.0.1:$MEDCLOUD_REDIS_PORT"
   # Celery's broker: keep an append-only log so that a restart loses no queued job.
   redis-server --daemonize yes --bind 127.0.0.1 --port "$MEDCLOUD_REDIS_PORT" --dir "$REDIS_DIR" \
@@ -90,6 +100,7 @@ orthanc_ok() {
 start_orthanc() {
   if orthanc_ok; then return; fi
   command -v Orthanc >/dev/null || { log "Orthanc not installed (apt-get install orthanc)"; exit 1; }
+  refuse_busy_port Orthanc "$(python3 -c "from urllib.parse import urlparse; import os; print(urlparse(os.environ['ORTHANC_URL']).port)")" ORTHANC_URL
   mkdir -p "$ORTHANC_DIR/config" "$ORTHANC_DIR/log" "$ORTHANC_STORAGE_DIR"
   python3 "$ROOT/scripts/render_orthanc_config.py" "$ORTHANC_DIR/config/orthanc.json"
   log "Orthanc: starting on $ORTHANC_URL"
