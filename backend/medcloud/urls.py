@@ -3,17 +3,23 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from medcloud.core.views import HealthView, spa_index
+from medcloud.pacs.dicomweb import dicomweb_proxy
 
 api_patterns = [
     path("health/", HealthView.as_view(), name="health"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("audit/", include("medcloud.audit.urls")),
+    path("auth/", include("medcloud.accounts.urls")),
+    path("pacs/", include("medcloud.pacs.urls")),
+    path("groups/", include("medcloud.sharing.urls")),
 ]
 
 urlpatterns = [
     path("api/", include(api_patterns)),
     path("admin/", admin.site.urls),
+    # The DICOMweb proxy sits at Orthanc's own DICOMweb root, so that its BulkDataURIs point back here.
+    re_path(r"^dicom-web/(?P<path>.*)$", dicomweb_proxy, name="dicomweb"),
     # Anything else that is not an API path is a route of the single-page app.
     re_path(r"^(?!api/|admin/|static/|dicom-web/).*$", spa_index, name="spa"),
 ]

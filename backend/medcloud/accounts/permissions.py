@@ -50,3 +50,34 @@ class CanAccessPatientData(BasePermission):
 
     def has_permission(self, request, view) -> bool:
         return may_access_patient_data(request.user)
+
+
+class DenyAll(BasePermission):
+    message = "This operation is not available."
+
+    def has_permission(self, request, view) -> bool:
+        return False
+
+
+class IsSelfOrAdmin(BasePermission):
+    """Object level: a user reaches their own account; admins reach every account."""
+
+    message = "You may only see or change your own account."
+
+    def has_permission(self, request, view) -> bool:
+        return bool(request.user and request.user.is_authenticated)
+
+    def has_object_permission(self, request, view, obj) -> bool:
+        return bool(request.user.is_admin or obj.pk == request.user.pk)
+
+
+class IsInteractiveSession(BasePermission):
+    """Signed in through the browser sign-in (JWT), not with a personal API token: API tokens cannot manage
+    API tokens or two-factor authentication."""
+
+    message = "Personal API tokens cannot do this: sign in with your password."
+
+    def has_permission(self, request, view) -> bool:
+        from .models import ApiToken
+
+        return bool(request.user and request.user.is_authenticated and not isinstance(request.auth, ApiToken))

@@ -11,11 +11,12 @@ import hashlib
 import os
 import secrets
 import threading
+import time
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from django.core.exceptions import ImproperlyConfigured
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 PREFIX = "mc1"
 NONCE_BYTES = 12
@@ -69,18 +70,28 @@ def unwrap(kek: bytes, key_id: str, wrapped: bytes) -> bytes:
         raise DecryptionError(f"data key {key_id} cannot be unwrapped with the configured KEK") from exc
 
 
+def refresh_seconds() -> float:
+    """How long a process trusts its cached idea of the primary key. Another process may rotate keys: after
+    this long every process seals new values with the new primary key (tests use 0: always re-read)."""
+    from django.conf import settings
+
+    return float(getattr(settings, "MEDCLOUD_KEYRING_REFRESH_SECONDS", 10))
+
+
 class Keyring:
     """Process-wide cache of unwrapped data keys. Reloads from the database when it meets an unknown key id
-    (another process rotated keys)."""
+    (another process rotated keys), and re-reads which key is primary every `refresh_seconds()`, so that no
+    process keeps sealing values with a key that a rotation in another process demoted (and may retire)."""
 
     def __init__(self) -> None:
         self._lock = threading.RLock()
         self._keys: dict[str, AESGCM] = {}
         self._primary: str | None = None
+        self._loaded_at = 0.0
 
     def reset(self) -> None:
         with self._lock:
-            self._keys, self._primary = {}, None
+            self._keys, self._primary, self._loaded_at = {}, None, 0.0
 
     def _load(self) -> None:
         from .models import DataKey
@@ -94,15 +105,21 @@ class Keyring:
             keys[row.key_id] = AESGCM(unwrap(kek, row.key_id, bytes(row.wrapped_key)))
             if row.is_primary:
                 primary = row.key_id
-        self._keys, self._primary = keys, primary
+        self._keys, self._primary, self._loaded_at = keys, primary, time.monotonic()
 
     def primary(self) -> tuple[str, AESGCM]:
         with self._lock:
-            if self._primary is None:
+            if self._primary is None or time.monotonic() - self._loaded_at >= refresh_seconds():
                 self._load()
             if self._primary is None:
-                create_primary_key()
+                try:
+                    create_primary_key()
+                except IntegrityError:
+                    pass  # another process created the first primary key at the same moment: use theirs
                 self._load()
+                # The new key may be rolled back with the caller's transaction (and the values it sealed with it):
+                # do not trust it beyond this call.
+                self._loaded_at = 0.0
             assert self._primary is not None
             return self._primary, self._keys[self._primary]
 
@@ -126,6 +143,7 @@ def create_primary_key() -> str:
     kek_id, kek = current_kek()
     key_id = "dk-" + secrets.token_hex(6)
     with transaction.atomic():
+        # A primary key is demoted only here, so a key's demotion time is its successor's created_at.
         DataKey.objects.select_for_update().filter(is_primary=True).update(is_primary=False)
         DataKey.objects.create(key_id=key_id, wrapped_key=wrap(kek, key_id, AESGCM.generate_key(256)), kek_id=kek_id,
                                is_primary=True)

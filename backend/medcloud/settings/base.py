@@ -55,11 +55,16 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "rest_framework_simplejwt.token_blacklist",
     "drf_spectacular",
+    "djoser",
+    "social_django",
     "medcloud.core",
     "medcloud.crypto",
     "medcloud.audit",
     "medcloud.accounts",
+    "medcloud.pacs",
+    "medcloud.sharing",
 ]
 
 MIDDLEWARE = [
@@ -139,7 +144,9 @@ MEDIA_ROOT = Path(env("MEDCLOUD_MEDIA_ROOT", str(REPO_ROOT / ".var" / "media")))
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework_simplejwt.authentication.JWTAuthentication",
+        # Personal API tokens ("Bearer mct_..." or "Token mct_...") first, then browser JWTs (revocable).
+        "medcloud.accounts.authentication.ApiTokenAuthentication",
+        "medcloud.accounts.authentication.RevocableJWTAuthentication",
     ],
     # Deny by default: every endpoint needs an authenticated user unless it says otherwise.
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -155,6 +162,8 @@ SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": timedelta(minutes=5),
     "REFRESH_TOKEN_LIFETIME": timedelta(days=1),
     "ROTATE_REFRESH_TOKENS": True,
+    "BLACKLIST_AFTER_ROTATION": True,  # a refresh token works once; logout blacklists it
+    "UPDATE_LAST_LOGIN": False,  # the accounts services record sign-ins in the audit log
     "AUTH_HEADER_TYPES": ("Bearer",),
 }
 
@@ -182,6 +191,14 @@ ORTHANC_USERNAME = env("ORTHANC_USERNAME", "medcloud-backend")
 ORTHANC_PASSWORD = env("ORTHANC_PASSWORD")
 ORTHANC_TIMEOUT_SECONDS = float(env("ORTHANC_TIMEOUT_SECONDS", "30"))
 
+# PACS uploads: bodies above 2.5 MB stream to temporary files; limits refuse zip bombs and huge bodies.
+DATA_UPLOAD_MAX_NUMBER_FILES = int(env("MEDCLOUD_UPLOAD_MAX_FILES", "5000"))
+PACS_UPLOAD_MAX_BYTES = int(env("MEDCLOUD_UPLOAD_MAX_BYTES", str(2 * 1024**3)))
+PACS_UPLOAD_MAX_FILES = DATA_UPLOAD_MAX_NUMBER_FILES
+PACS_ZIP_MAX_RATIO = int(env("MEDCLOUD_ZIP_MAX_RATIO", "50"))
+PACS_ZIP_MAX_TOTAL_BYTES = int(env("MEDCLOUD_ZIP_MAX_TOTAL_BYTES", str(4 * 1024**3)))
+PACS_VIEWER_TOKEN_SECONDS = int(env("MEDCLOUD_VIEWER_TOKEN_SECONDS", "3600"))
+
 EMAIL_BACKEND = env("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "MedCloud <no-reply@medcloud.local>")
 
@@ -201,3 +218,6 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# Accounts: djoser, social sign-in, two-factor authentication, throttling and lockout (see settings/auth.py).
+from .auth import *  # noqa: E402,F401,F403

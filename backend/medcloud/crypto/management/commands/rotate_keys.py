@@ -39,6 +39,9 @@ class Command(BaseCommand):
         if options["retire"]:
             retired = retire_unused_keys()
             self.stdout.write(f"retired {len(retired)} data key(s): {', '.join(retired) or '-'}")
+            if DataKey.objects.filter(is_primary=False).exists():
+                self.stdout.write(f"kept demoted keys still in use or demoted less than {retire_grace_seconds():.0f} s "
+                                  "ago (other processes may still seal with them): run --retire again later")
 
 
 def rewrap_data_keys() -> int:
