@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import subprocess
 import sys
 
@@ -76,7 +77,7 @@ def test_make_style_command_line(tmp_path, ynet_data, ynet_weights):
     d1, _ = _subset(tmp_path / "a", ynet_data, {"pituitary": 2})
     d2, _ = _subset(tmp_path / "b", ynet_data, {"no_tumor": 2})
     p = subprocess.run([sys.executable, "-m", "medcloud.ai", "evaluate", "--model", "ynet", "--data", str(d1), str(d2)],
-                       cwd=REPO_ROOT, capture_output=True, text=True, env={"PYTHONPATH": str(REPO_ROOT / "backend"), "PATH": "/usr/bin:/bin"})
+                       cwd=REPO_ROOT, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO_ROOT / "backend")})
     assert p.returncode == 0, p.stderr[-2000:]
     r = json.loads(p.stdout.strip().splitlines()[-1])
     assert r["n_images"] == 4

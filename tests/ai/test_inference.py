@@ -89,7 +89,7 @@ def test_val_series_finds_the_tumour_and_its_type(val_series_result, val_tumour_
     assert res.tumour
     assert res.tumour_type == val_tumour_records[0].label
     ov = PooledOverlap()
-    by_uid = {d.SOPInstanceUID: i for i, d in enumerate(series)}
+    by_uid = {d.SOPInstanceUID: int(d.InstanceNumber) - 1 for d in series}  # order before shuffling
     for sl in res.slices:
         rec = val_tumour_records[by_uid[sl.sop_instance_uid]]
         ov.update(load_mask(rec, (256, 256)), sl.mask)
@@ -100,7 +100,7 @@ def test_dicom_path_matches_png_path(val_series_result, ynet_predictor, val_tumo
     """MONOCHROME1 + rescale + 12-bit give the same masks as the 8-bit PNGs."""
     series, out = val_series_result
     probs, masks = ynet_predictor.predict_slices([load_png(r.image_path) for r in val_tumour_records])
-    by_uid = {d.SOPInstanceUID: i for i, d in enumerate(series)}
+    by_uid = {d.SOPInstanceUID: int(d.InstanceNumber) - 1 for d in series}  # order before shuffling
     for sl in out["result"].slices:
         i = by_uid[sl.sop_instance_uid]
         png_mask = masks[i] >= 0.5

@@ -28,6 +28,29 @@ SOFTWARE_VERSION = "ynet-1"
 SCHEME = "99MEDCLOUD"
 
 
+_TYPE2_PATIENT_STUDY = ("PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyDate", "StudyTime",
+                        "ReferringPhysicianName", "StudyID", "AccessionNumber")
+
+
+def complete_sources(datasets: Sequence[Dataset]) -> list[Dataset]:
+    """Shallow copies with missing Type 2 patient/study attributes present but empty.
+
+    highdicom copies these into the derived objects and refuses sources without them; the
+    copies keep the SOP Instance UIDs, so the outputs still reference the original instances.
+    """
+    import copy
+
+    out = []
+    for ds in datasets:
+        missing = [k for k in _TYPE2_PATIENT_STUDY if k not in ds]
+        if missing:
+            ds = copy.copy(ds)
+            for k in missing:
+                setattr(ds, k, "")
+        out.append(ds)
+    return out
+
+
 def _code(value: str, meaning: str):
     import highdicom as hd
 
@@ -55,7 +78,7 @@ def build_seg(result, series_number: int = 901) -> Dataset:
     import highdicom as hd
     from pydicom.sr.codedict import codes
 
-    sources = result.series.datasets
+    sources = complete_sources(result.series.datasets)
     masks = result.masks.astype(bool)
     desc = hd.seg.SegmentDescription(
         segment_number=1,
@@ -98,7 +121,7 @@ def build_sr(result, seg: Dataset, series_number: int = 902) -> Dataset:
     import highdicom as hd
     from pydicom.sr.codedict import codes
 
-    sources = result.series.datasets
+    sources = complete_sources(result.series.datasets)
     observer = hd.sr.ObserverContext(
         observer_type=codes.DCM.Device,
         observer_identifying_attributes=hd.sr.DeviceObserverIdentifyingAttributes(
@@ -175,15 +198,11 @@ def build_sr(result, seg: Dataset, series_number: int = 902) -> Dataset:
     )
 
 
-def _orientation_letters(v: Sequence[float]) -> str:
-    letters = ""
-    pos, neg = "LPH", "RAF"
+def _orientation_letter(v: Sequence[float]) -> str:
+    """Dominant patient direction (L/R, P/A, H/F; LPS) of an image axis (highdicom takes one letter)."""
     vv = np.asarray(v, dtype=float)
-    for axis in np.argsort(-np.abs(vv)):
-        if abs(vv[axis]) < 0.25:
-            break
-        letters += pos[axis] if vv[axis] > 0 else neg[axis]
-    return letters or "L"
+    axis = int(np.argmax(np.abs(vv)))
+    return ("LPH" if vv[axis] > 0 else "RAF")[axis]
 
 
 def build_gradcam_series(result, heatmaps: Sequence[np.ndarray], images01: Sequence[np.ndarray], series_number: int = 903) -> list[Dataset]:
@@ -194,8 +213,9 @@ def build_gradcam_series(result, heatmaps: Sequence[np.ndarray], images01: Seque
 
     uid = generate_uid()
     out = []
+    sources = complete_sources(result.series.datasets)
     for s, heat, img in zip(result.slices, heatmaps, images01):
-        ds = result.series.datasets[s.index]
+        ds = sources[s.index]
         geom = result.series.geometries[s.index]
         rgb = overlay_rgb(img, heat)
         sc = hd.sc.SCImage.from_ref_dataset(
@@ -210,7 +230,7 @@ def build_gradcam_series(result, heatmaps: Sequence[np.ndarray], images01: Seque
             instance_number=s.index + 1,
             manufacturer=MANUFACTURER,
             pixel_spacing=(geom.row_spacing, geom.col_spacing),
-            patient_orientation=(_orientation_letters(geom.row_cosine), _orientation_letters(geom.col_cosine)),
+            patient_orientation=(_orientation_letter(geom.row_cosine), _orientation_letter(geom.col_cosine)),
             series_description=f"Y-Net Grad-CAM ({s.predicted_class})",
         )
         src = Dataset()

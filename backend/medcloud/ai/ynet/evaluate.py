@@ -54,11 +54,12 @@ def _clean(v: Any) -> Any:
 
 
 def evaluate_dirs(dirs: Sequence[str | Path], weights: str | Path | None = None, tta: bool = True,
-                  chunk: int = 256, log=sys.stderr) -> dict[str, Any]:
+                  chunk: int = 256, log=None) -> dict[str, Any]:
     from medcloud.ai.ynet.data import load_arrays, read_manifest
     from medcloud.ai.ynet.losses import PooledOverlap, classification_metrics
     from medcloud.ai.ynet.predictor import YNetPredictor, upsample_masks
 
+    log = log or sys.stderr
     t0 = time.time()
     predictor = YNetPredictor.from_file(weights, tta=tta)
     names = list(predictor.class_names)
