@@ -17,7 +17,6 @@ import json
 import os
 
 import orthanc  # provided by the Orthanc Python plugin at run time
-
 from medcloud_storage import EncryptedStorage, keys_from_environment
 
 PLUGIN_VERSION = "2"

@@ -99,3 +99,29 @@ class OrthancClient:
         if level not in {"patients", "studies", "series", "instances"}:
             raise ValueError(f"unknown Orthanc level {level}")
         self._request("DELETE", f"/{level}/{orthanc_id}")
+
+    def study_series(self, orthanc_id: str) -> list[dict[str, Any]]:
+        """The series of a study, each with its MainDicomTags and its list of instances."""
+        return list(self._request("GET", f"/studies/{orthanc_id}/series").json())
+
+    def lookup(self, dicom_id: str) -> list[dict[str, Any]]:
+        """Orthanc resources whose DICOM identifier (a UID, a PatientID) is `dicom_id`."""
+        return list(self._request("POST", "/tools/lookup", content=dicom_id.encode()).json())
+
+    def instances_of_study(self, study_uid: str) -> list[str]:
+        """The Orthanc ids of the instances of the study with this StudyInstanceUID (empty if none)."""
+        found = [r["ID"] for r in self.lookup(study_uid) if r.get("Type") == "Study"]
+        if not found:
+            return []
+        return [i["ID"] for i in self._request("GET", f"/studies/{found[0]}/instances").json()]
+
+
+def async_client(base_url: str | None = None, *, read_timeout: float | None = None) -> httpx.AsyncClient:
+    """An asynchronous client for streaming (the DICOMweb proxy): same credentials, pooled connections, a
+    short connect timeout and a read timeout per chunk (not per response, so long downloads can stream)."""
+    return httpx.AsyncClient(
+        base_url=(base_url or settings.ORTHANC_URL).rstrip("/"),
+        auth=(settings.ORTHANC_USERNAME, settings.ORTHANC_PASSWORD),
+        timeout=httpx.Timeout(read_timeout or settings.ORTHANC_TIMEOUT_SECONDS, connect=3.0),
+        limits=httpx.Limits(max_connections=32, max_keepalive_connections=16),
+    )

@@ -1,0 +1,276 @@
+"""DICOM parsing, validation and PHI protection (pydicom). No Django here: pure functions over files.
+
+PHI protection (before anything reaches Orthanc): the identifying attributes of the DICOM basic
+application-level confidentiality profile that MedCloud does not need in the clear are emptied, and
+PatientID / PatientName become the patient's random pseudonym. Their original values are returned as DICOM
+JSON elements, which the backend keeps encrypted (AES-256-GCM) and puts back into DICOMweb responses for
+authorised readers. UIDs, study and series dates, modality and series descriptions stay in the clear
+(Orthanc and the viewer need them; they do not name anyone).
+"""
+
+from __future__ import annotations
+
+import datetime
+import io
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pydicom
+from pydicom.dataelem import DataElement
+from pydicom.dataset import Dataset
+from pydicom.errors import InvalidDicomError
+from pydicom.tag import Tag
+
+UID_RE = re.compile(r"^[0-9]+(\.[0-9]+)*$")
+
+# Patient- and study-level attributes kept encrypted in `Study.phi` (tag -> keyword, for documentation).
+STUDY_PHI_TAGS: dict[str, str] = {
+    "00100010": "PatientName",
+    "00100020": "PatientID",
+    "00100021": "IssuerOfPatientID",
+    "00100030": "PatientBirthDate",
+    "00100032": "PatientBirthTime",
+    "00100040": "PatientSex",
+    "00101000": "OtherPatientIDs",
+    "00101001": "OtherPatientNames",
+    "00101002": "OtherPatientIDsSequence",
+    "00101005": "PatientBirthName",
+    "00101010": "PatientAge",
+    "00101020": "PatientSize",
+    "00101030": "PatientWeight",
+    "00101040": "PatientAddress",
+    "00101060": "PatientMotherBirthName",
+    "00102154": "PatientTelephoneNumbers",
+    "00102160": "EthnicGroup",
+    "00102180": "Occupation",
+    "001021B0": "AdditionalPatientHistory",
+    "00104000": "PatientComments",
+    "00080050": "AccessionNumber",
+    "00080080": "InstitutionName",
+    "00080081": "InstitutionAddress",
+    "00080090": "ReferringPhysicianName",
+    "00080092": "ReferringPhysicianAddress",
+    "00080094": "ReferringPhysicianTelephoneNumbers",
+    "00081030": "StudyDescription",
+    "00081040": "InstitutionalDepartmentName",
+    "00081048": "PhysiciansOfRecord",
+    "00081060": "NameOfPhysiciansReadingStudy",
+    "00200010": "StudyID",
+    "00321032": "RequestingPhysician",
+}
+# Series-level attributes kept encrypted in `Series.phi`.
+SERIES_PHI_TAGS: dict[str, str] = {
+    "00081010": "StationName",
+    "00081050": "PerformingPhysicianName",
+    "00081070": "OperatorsName",
+    "00181000": "DeviceSerialNumber",
+}
+PSEUDONYMISED_TAGS = {"00100010", "00100020"}  # PatientName, PatientID: the pseudonym instead of emptiness
+
+NATIVE_SYNTAXES = {
+    pydicom.uid.ImplicitVRLittleEndian, pydicom.uid.ExplicitVRLittleEndian, pydicom.uid.ExplicitVRBigEndian,
+    pydicom.uid.DeflatedExplicitVRLittleEndian,
+}
+
+
+class InvalidInstance(Exception):
+    """A file is not an acceptable DICOM instance; the message says why (no PHI in it)."""
+
+
+@dataclass
+class ParsedInstance:
+    path: Path
+    name: str  # the name the client gave the file (zip member, form file name or STOW part number)
+    sop_instance_uid: str
+    sop_class_uid: str
+    study_uid: str
+    series_uid: str
+    modality: str
+    series_number: int | None
+    series_description: str
+    study_date: datetime.date | None
+    study_description: str
+    patient_name: str
+    patient_id: str
+    patient_sex: str
+    patient_birth_date: datetime.date | None
+    patient_age_years: int | None
+    study_phi: dict[str, Any] = field(default_factory=dict)
+    series_phi: dict[str, Any] = field(default_factory=dict)
+
+
+def _tag_key(tag: int) -> str:
+    return f"{tag:08X}"
+
+
+def _text(ds: Dataset, keyword: str) -> str:
+    value = ds.get(keyword)
+    return "" if value is None else str(value).strip()
+
+
+def _date(value: str) -> datetime.date | None:
+    try:
+        return datetime.datetime.strptime(value[:8], "%Y%m%d").date() if value else None
+    except ValueError:
+        return None
+
+
+def _age_years(value: str) -> int | None:
+    match = re.fullmatch(r"(\d{3})([DWMY])", value or "")
+    if not match:
+        return None
+    number, unit = int(match.group(1)), match.group(2)
+    return {"Y": number, "M": number // 12, "W": number // 52, "D": number // 365}[unit]
+
+
+def element_json(elem: DataElement) -> dict[str, Any]:
+    return elem.to_json_dict(bulk_data_element_handler=None, bulk_data_threshold=10**9)
+
+
+def collect_phi(ds: Dataset, tags: dict[str, str]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key in tags:
+        elem = ds.get(Tag(int(key, 16)))
+        if elem is not None and not elem.is_empty:
+            result[key] = element_json(elem)
+    return result
+
+
+def _check_pixel_data(ds: Dataset) -> None:
+    if "PixelData" not in ds:
+        return
+    syntax = ds.file_meta.get("TransferSyntaxUID")
+    value = ds.PixelData
+    if syntax in NATIVE_SYNTAXES:
+        try:
+            rows, cols = int(ds.Rows), int(ds.Columns)
+            expected = (rows * cols * int(ds.get("SamplesPerPixel", 1)) * int(ds.BitsAllocated)
+                        * int(ds.get("NumberOfFrames", 1) or 1) + 7) // 8
+        except (AttributeError, TypeError, ValueError) as exc:
+            raise InvalidInstance("the image attributes (Rows, Columns, BitsAllocated) are missing or invalid") from exc
+        if len(value) < expected:
+            raise InvalidInstance(f"the pixel data is truncated ({len(value)} of {expected} bytes)")
+    else:
+        try:
+            fragments = list(pydicom.encaps.generate_fragments(value))
+        except Exception as exc:  # noqa: BLE001 - any parsing failure means a corrupt encapsulation
+            raise InvalidInstance("the encapsulated pixel data is corrupt") from exc
+        if not fragments:
+            raise InvalidInstance("the encapsulated pixel data holds no fragment")
+
+
+def parse_instance(path: Path, name: str) -> ParsedInstance:
+    """Read and validate one file completely. Raises InvalidInstance with a reason a person can act on."""
+    try:
+        ds = pydicom.dcmread(path, force=False)
+    except InvalidDicomError as exc:
+        raise InvalidInstance("not a DICOM file (no DICM preamble and file meta information)") from exc
+    except Exception as exc:  # noqa: BLE001 - pydicom raises many kinds of errors on corrupt input
+        raise InvalidInstance(f"corrupt DICOM file ({exc.__class__.__name__})") from exc
+    try:
+        ds.file_meta.get("TransferSyntaxUID")
+        for elem in ds.iterall():  # force every element to be decoded: corrupt values fail here
+            _ = elem.value
+        required = {}
+        for keyword in ("SOPInstanceUID", "SOPClassUID", "StudyInstanceUID", "SeriesInstanceUID"):
+            value = _text(ds, keyword)
+            if not value:
+                raise InvalidInstance(f"{keyword} is missing")
+            if len(value) > 64 or not UID_RE.match(value):
+                raise InvalidInstance(f"{keyword} is not a valid UID")
+            required[keyword] = value
+        if "TransferSyntaxUID" not in ds.file_meta:
+            raise InvalidInstance("the file meta information has no TransferSyntaxUID")
+        _check_pixel_data(ds)
+        series_number = ds.get("SeriesNumber")
+        return ParsedInstance(
+            path=path,
+            name=name,
+            sop_instance_uid=required["SOPInstanceUID"],
+            sop_class_uid=required["SOPClassUID"],
+            study_uid=required["StudyInstanceUID"],
+            series_uid=required["SeriesInstanceUID"],
+            modality=_text(ds, "Modality").upper()[:16],
+            series_number=int(series_number) if series_number not in (None, "") else None,
+            series_description=_text(ds, "SeriesDescription"),
+            study_date=_date(_text(ds, "StudyDate")),
+            study_description=_text(ds, "StudyDescription"),
+            patient_name=_text(ds, "PatientName"),
+            patient_id=_text(ds, "PatientID"),
+            patient_sex=_text(ds, "PatientSex").upper()[:1],
+            patient_birth_date=_date(_text(ds, "PatientBirthDate")),
+            patient_age_years=_age_years(_text(ds, "PatientAge")),
+            study_phi=collect_phi(ds, STUDY_PHI_TAGS),
+            series_phi=collect_phi(ds, SERIES_PHI_TAGS),
+        )
+    except InvalidInstance:
+        raise
+    except Exception as exc:  # noqa: BLE001
+        raise InvalidInstance(f"corrupt DICOM file ({exc.__class__.__name__})") from exc
+
+
+def deidentify_file(path: Path, pseudonym: str) -> bytes:
+    """The file's bytes as Orthanc will store them: PHI emptied, patient name and ID replaced by the pseudonym.
+    Pixel data and every other attribute are written back unchanged (no re-encoding of the image)."""
+    ds = pydicom.dcmread(path)
+    deidentify_dataset(ds, pseudonym)
+    out = io.BytesIO()
+    ds.save_as(out, enforce_file_format=True)
+    return out.getvalue()
+
+
+def deidentify_dataset(ds: Dataset, pseudonym: str) -> None:
+    for key in (*STUDY_PHI_TAGS, *SERIES_PHI_TAGS):
+        tag = Tag(int(key, 16))
+        if tag not in ds:
+            continue
+        if key in PSEUDONYMISED_TAGS:
+            ds[tag].value = pseudonym
+        elif ds[tag].VR == "SQ":
+            ds[tag].value = []
+        else:
+            ds[tag].value = None
+    for key in PSEUDONYMISED_TAGS:  # always present in Orthanc, so that its patient level is the pseudonym
+        tag = Tag(int(key, 16))
+        if tag not in ds:
+            ds.add_new(tag, "PN" if key == "00100010" else "LO", pseudonym)
+
+
+def restore_dataset(ds: Dataset, phi: dict[str, Any]) -> None:
+    """Put the original PHI back into a dataset (a whole instance served to an authorised reader)."""
+    for key, element in phi.items():
+        tag = Tag(int(key, 16))
+        try:
+            restored = DataElement.from_json(Dataset, key, element["vr"], element.get("Value"), "Value")
+        except Exception:  # noqa: BLE001,S112 - keep serving the pseudonymised value rather than failing
+            continue
+        ds[tag] = restored
+
+
+def restore_instance_bytes(data: bytes, phi: dict[str, Any]) -> bytes:
+    if not phi:
+        return data
+    ds = pydicom.dcmread(io.BytesIO(data))
+    restore_dataset(ds, phi)
+    out = io.BytesIO()
+    ds.save_as(out, enforce_file_format=True)
+    return out.getvalue()
+
+
+def restore_json(obj: dict[str, Any], phi: dict[str, Any], *, only_present: bool) -> dict[str, Any]:
+    """Put the original PHI back into one DICOM JSON dataset (QIDO result or metadata item)."""
+    for key, element in phi.items():
+        if only_present and key not in obj:
+            continue
+        obj[key] = element
+    return obj
+
+
+def person_name_parts(value: str) -> tuple[str, str]:
+    """(first name, last name) from a DICOM person name "Family^Given^Middle^Prefix^Suffix"."""
+    parts = value.split("=")[0].split("^")
+    last = parts[0].strip()
+    first = " ".join(p.strip() for p in parts[1:3] if p.strip())
+    return first, last

@@ -1,0 +1,383 @@
+"""The access-controlled DICOMweb proxy, mounted at /dicom-web/ (Orthanc's own DICOMweb root, so that the
+BulkDataURIs Orthanc writes into metadata point back at this proxy).
+
+Every request: authenticate (viewer token, API credentials or session), authorise per study through
+`studies_visible_to` (the study UID is in the path, or a required StudyInstanceUID query parameter; a
+study-level search is narrowed to the visible studies and filtered again), then stream Orthanc's answer
+with an asynchronous client. Orthanc holds only pseudonymised headers: the original PHI is put back
+- into QIDO-RS results (the attributes the result carries),
+- into WADO-RS metadata (streamed object by object, memory flat in the number of instances),
+- into whole instances (multipart/related application/dicom; rewritten one instance at a time).
+Frames, bulk data, rendered images and thumbnails carry no PHI attributes and pass through untouched.
+Orthanc 1.10 / DICOMweb 1.7 quirks handled here: comma-separated `includefield` is split into repeated
+parameters; the public host reaches Orthanc in a `Forwarded: host=...;proto=...` header.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import logging
+import re
+import secrets
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pydicom
+from asgiref.sync import sync_to_async
+from django.core.cache import cache
+from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.middleware.csrf import CsrfViewMiddleware
+from django.views.decorators.csrf import csrf_exempt
+
+from medcloud.accounts.permissions import may_access_patient_data
+from medcloud.audit.services import record_event
+from medcloud.core.errors import ServiceError, error_body
+from medcloud.core.orthanc import async_client
+
+from . import selectors
+from .auth import BadToken, Caller, authenticate_sync
+from .dicom import UID_RE, restore_dataset, restore_json
+from .jsonstream import JsonArraySplitter
+from .multipart import MultipartParser, boundary_of
+from .uploads import check_declared_size, upload_batch
+
+logger = logging.getLogger(__name__)
+
+SEGMENT_RE = re.compile(r"^[0-9A-Za-z.,_-]{1,128}$")
+QIDO_LEVELS = {"studies", "series", "instances"}
+STUDY_SUBRESOURCES = {"metadata", "rendered", "thumbnail", "series", "instances"}
+AUDIT_WINDOW_SECONDS = 600
+UID_LIST_MAX = 200
+
+_clients: dict[int, httpx.AsyncClient] = {}
+
+
+def _client() -> httpx.AsyncClient:
+    loop = asyncio.get_running_loop()
+    client = _clients.get(id(loop))
+    if client is None:
+        client = _clients[id(loop)] = async_client(read_timeout=120)
+    return client
+
+
+def _error(status: int, code: str, message: str, **headers: str) -> JsonResponse:
+    response = JsonResponse(error_body(status, code, message), status=status)
+    for name, value in headers.items():
+        response[name.replace("_", "-")] = value
+    return response
+
+
+def _upstream_params(request: HttpRequest) -> list[tuple[str, str]]:
+    params: list[tuple[str, str]] = []
+    for key, values in request.GET.lists():
+        if key == "token":
+            continue
+        for value in values:
+            if key.lower() == "includefield":
+                params.extend((key, part.strip()) for part in value.split(",") if part.strip())
+            else:
+                params.append((key, value))
+    return params
+
+
+def _parse_path(path: str) -> tuple[list[str], str | None]:
+    """(segments, study UID or None); raises ValueError for a path this proxy does not serve."""
+    segments = [s for s in path.strip("/").split("/") if s]
+    if not segments or any(not SEGMENT_RE.match(s) or set(s) == {"."} for s in segments):
+        raise ValueError("bad path")
+    if segments[0] in ("series", "instances") and len(segments) == 1:
+        return segments, None
+    if segments[0] != "studies":
+        raise ValueError("bad path")
+    if len(segments) == 1:
+        return segments, None
+    if not UID_RE.match(segments[1]):
+        raise ValueError("bad study UID")
+    rest = segments[2:]
+    if rest and rest[0] not in STUDY_SUBRESOURCES:
+        raise ValueError("bad path")
+    if len(rest) >= 2 and rest[0] == "series" and not UID_RE.match(rest[1]):
+        raise ValueError("bad series UID")
+    if len(rest) >= 4 and rest[2] == "instances" and not UID_RE.match(rest[3]):
+        raise ValueError("bad instance UID")
+    return segments, segments[1]
+
+
+def _visible_uids(caller: Caller) -> list[str] | None:
+    """None: no restriction (admins with a full credential)."""
+    if caller.study_uid is not None:
+        study = selectors.visible_study_by_uid(caller.user, caller.study_uid)
+        return [study.study_instance_uid] if study else []
+    if caller.user.is_admin:
+        return None
+    return list(selectors.studies_visible_to(caller.user).values_list("study_instance_uid", flat=True))
+
+
+def _audit_read(caller: Caller, request: HttpRequest, study_uid: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """Checks access to one study, writes the aggregated audit event, and returns the PHI to restore."""
+    if caller.study_uid is not None and caller.study_uid != study_uid:
+        return None
+    study = selectors.visible_study_by_uid(caller.user, study_uid)
+    if study is None:
+        return None
+    key = f"pacs:dicomweb-read:{caller.user.pk}:{study.pk}"
+    if cache.add(key, 1, timeout=AUDIT_WINDOW_SECONDS):
+        record_event("dicomweb.read", actor=caller.user, request=request, target_type="study", target_id=study.pk,
+                     details={"via": caller.via, "window_seconds": AUDIT_WINDOW_SECONDS})
+    return selectors.phi_for_study(study)
+
+
+def _audit_search(caller: Caller, request: HttpRequest, count: int) -> None:
+    key = f"pacs:dicomweb-search:{caller.user.pk}"
+    if cache.add(key, 1, timeout=AUDIT_WINDOW_SECONDS):
+        record_event("dicomweb.search", actor=caller.user, request=request, target_type="study",
+                     details={"via": caller.via, "results": count, "window_seconds": AUDIT_WINDOW_SECONDS})
+
+
+async def _authenticate(request: HttpRequest) -> Caller | HttpResponse:
+    try:
+        caller = await sync_to_async(authenticate_sync)(request)
+    except BadToken as exc:
+        return _error(401, "not_authenticated", str(exc), WWW_Authenticate='Bearer realm="medcloud"')
+    if caller is None:
+        user = await request.auser()
+        if user is not None and user.is_authenticated:
+            caller = Caller(user=user, via="session")
+            if request.method not in ("GET", "HEAD", "OPTIONS"):
+                reason = CsrfViewMiddleware(lambda r: None).process_view(request, None, (), {})  # type: ignore[arg-type,return-value]
+                if reason is not None:
+                    return _error(403, "csrf_failed", "CSRF check failed for a session-authenticated request.")
+    if caller is None:
+        return _error(401, "not_authenticated", "Authentication credentials were not provided.",
+                      WWW_Authenticate='Bearer realm="medcloud"')
+    if not may_access_patient_data(caller.user):
+        return _error(403, "permission_denied", "Your account may not access patient data (a health "
+                      "professional's certificate must be approved first).")
+    return caller
+
+
+@csrf_exempt
+async def dicomweb_proxy(request: HttpRequest, path: str) -> HttpResponse:
+    caller = await _authenticate(request)
+    if isinstance(caller, HttpResponse):
+        return caller
+    try:
+        segments, study_uid = _parse_path(path)
+    except ValueError:
+        return _error(404, "not_found", "Not found.")
+    if request.method == "POST":
+        if segments[0] != "studies" or len(segments) > 2:
+            return _error(405, "method_not_allowed", "Only STOW-RS (POST /dicom-web/studies) accepts POST.")
+        return await _stow(request, caller, study_uid)
+    if request.method not in ("GET", "HEAD"):
+        return _error(405, "method_not_allowed", f"Method {request.method} is not allowed here.")
+
+    params = _upstream_params(request)
+    if study_uid is None:  # a search at the root: studies, or series/instances of one named study
+        if segments[0] != "studies":
+            wanted = request.GET.get("StudyInstanceUID", "")
+            if not UID_RE.match(wanted):
+                return _error(400, "study_required", "Searching series or instances needs a StudyInstanceUID "
+                              "parameter (one study you may read).")
+            study_uid = wanted
+        else:
+            return await _qido_studies(request, caller, params)
+
+    phi = await sync_to_async(_audit_read)(caller, request, study_uid)
+    if phi is None:
+        return _error(404, "not_found", "Not found.")
+    study_phi, series_phi = phi
+    is_qido = segments[-1] in QIDO_LEVELS and not (len(segments) >= 2 and segments[-2] == "instances")
+    return await _forward(request, "/dicom-web/" + "/".join(segments), params, study_phi, series_phi,
+                          qido=is_qido)
+
+
+def _upstream_headers(request: HttpRequest) -> dict[str, str]:
+    headers = {"Forwarded": f"host={request.get_host()};proto={request.scheme}"}
+    accept = request.META.get("HTTP_ACCEPT")
+    if accept:
+        headers["Accept"] = accept
+    return headers
+
+
+async def _send(request: HttpRequest, url: str, params: list[tuple[str, str]]) -> httpx.Response | HttpResponse:
+    client = _client()
+    upstream = client.build_request("GET", url, params=params, headers=_upstream_headers(request))
+    try:
+        return await client.send(upstream, stream=True)
+    except httpx.HTTPError:
+        logger.warning("Orthanc unreachable for DICOMweb %s", url.split("?")[0])
+        return _error(503, "upstream_unavailable", "The image store (Orthanc) is unavailable.")
+
+
+async def _qido_studies(request: HttpRequest, caller: Caller, params: list[tuple[str, str]]) -> HttpResponse:
+    visible = await sync_to_async(_visible_uids)(caller)
+    if visible is not None:
+        if not visible:
+            return HttpResponse(b"[]", content_type="application/dicom+json")
+        if not any(k == "StudyInstanceUID" for k, _ in params) and len(visible) <= UID_LIST_MAX:
+            params = [*params, ("StudyInstanceUID", "\\".join(visible))]
+    response = await _send(request, "/dicom-web/studies", params)
+    if isinstance(response, HttpResponse):
+        return response
+    try:
+        body = await response.aread()
+    finally:
+        await response.aclose()
+    if response.status_code >= 400:
+        return _error(response.status_code, "upstream_error", "The image store refused the search.")
+    results = json.loads(body) if body.strip() else []
+    if visible is not None:
+        allowed = set(visible)
+        results = [r for r in results if _first(r, "0020000D") in allowed]
+    phi = await sync_to_async(_search_phi)(caller, request, [_first(r, "0020000D") for r in results])
+    for item in results:
+        restore_json(item, phi.get(_first(item, "0020000D") or "", {}), only_present=True)
+    return HttpResponse(json.dumps(results, separators=(",", ":")), content_type="application/dicom+json")
+
+
+def _search_phi(caller: Caller, request: HttpRequest, uids: list[Any]) -> dict[str, dict[str, Any]]:
+    _audit_search(caller, request, len(uids))
+    return selectors.phi_for_study_uids([u for u in uids if u])
+
+
+def _first(obj: dict[str, Any], tag: str) -> Any:
+    values = obj.get(tag, {}).get("Value") or [None]
+    return values[0]
+
+
+async def _forward(request: HttpRequest, url: str, params: list[tuple[str, str]], study_phi: dict[str, Any],
+                   series_phi: dict[str, dict[str, Any]], *, qido: bool) -> HttpResponse:
+    response = await _send(request, url, params)
+    if isinstance(response, HttpResponse):
+        return response
+    content_type = response.headers.get("content-type", "application/octet-stream")
+    if response.status_code >= 400:
+        await response.aread()
+        await response.aclose()
+        status = response.status_code if response.status_code in (400, 404, 406, 410) else 502
+        return _error(status, "upstream_error", f"The image store answered {response.status_code}.")
+    ctype = content_type.lower()
+    if "json" in ctype:
+        if qido:
+            try:
+                body = await response.aread()
+            finally:
+                await response.aclose()
+            results = json.loads(body) if body.strip() else []
+            for item in results:
+                restore_json(item, study_phi, only_present=True)
+                restore_json(item, series_phi.get(_first(item, "0020000E") or "", {}), only_present=True)
+            return HttpResponse(json.dumps(results, separators=(",", ":")), content_type=content_type)
+        stream: AsyncIterator[bytes] = _metadata_stream(response, study_phi, series_phi)
+    elif ctype.startswith("multipart/related") and "application/dicom" in ctype and "+" not in ctype.split(
+            "type=", 1)[-1][:20]:
+        boundary = "medcloud-" + secrets.token_hex(12)
+        stream = _instances_stream(response, study_phi, series_phi, boundary)
+        content_type = f'multipart/related; type="application/dicom"; boundary={boundary}'
+    else:
+        stream = _passthrough(response)
+    out = StreamingHttpResponse(stream, status=response.status_code, content_type=content_type)
+    if stream.__name__ == "_passthrough" and "content-length" in response.headers:  # type: ignore[attr-defined]
+        out["Content-Length"] = response.headers["content-length"]
+    out["Cache-Control"] = "no-store"
+    return out
+
+
+async def _passthrough(response: httpx.Response) -> AsyncIterator[bytes]:
+    try:
+        async for chunk in response.aiter_raw():
+            yield chunk
+    finally:
+        await response.aclose()
+
+
+async def _metadata_stream(response: httpx.Response, study_phi: dict[str, Any],
+                           series_phi: dict[str, dict[str, Any]]) -> AsyncIterator[bytes]:
+    splitter = JsonArraySplitter()
+    first = True
+    try:
+        yield b"["
+        async for chunk in response.aiter_bytes():
+            pieces = []
+            for raw in splitter.feed(chunk):
+                obj = json.loads(raw)
+                restore_json(obj, study_phi, only_present=False)
+                restore_json(obj, series_phi.get(_first(obj, "0020000E") or "", {}), only_present=False)
+                pieces.append(json.dumps(obj, separators=(",", ":")).encode())
+            if pieces:
+                yield (b"" if first else b",") + b",".join(pieces)
+                first = False
+        yield b"]"
+    finally:
+        await response.aclose()
+
+
+def _restore_part(data: bytes, study_phi: dict[str, Any], series_phi: dict[str, dict[str, Any]]) -> bytes:
+    ds = pydicom.dcmread(io.BytesIO(data))
+    restore_dataset(ds, study_phi)
+    restore_dataset(ds, series_phi.get(str(ds.get("SeriesInstanceUID", "")), {}))
+    out = io.BytesIO()
+    ds.save_as(out, enforce_file_format=True)
+    return out.getvalue()
+
+
+async def _instances_stream(response: httpx.Response, study_phi: dict[str, Any],
+                            series_phi: dict[str, dict[str, Any]], boundary: str) -> AsyncIterator[bytes]:
+    parser = MultipartParser(boundary_of(response.headers.get("content-type", "")))
+    part = bytearray()
+    delimiter = f"--{boundary}\r\nContent-Type: application/dicom\r\n\r\n".encode()
+    try:
+        async for chunk in response.aiter_bytes():
+            for event, value in parser.feed(chunk):
+                if event == "headers":
+                    part = bytearray()
+                elif event == "data":
+                    part += value  # type: ignore[operator]
+                elif event == "end_part":
+                    data = await asyncio.to_thread(_restore_part, bytes(part), study_phi, series_phi)
+                    part = bytearray()
+                    yield delimiter + data + b"\r\n"
+        yield f"--{boundary}--\r\n".encode()
+    finally:
+        await response.aclose()
+
+
+# --- STOW-RS -------------------------------------------------------------------------------------------------
+
+async def _stow(request: HttpRequest, caller: Caller, study_uid: str | None) -> HttpResponse:
+    if caller.via == "viewer_token":
+        return _error(403, "permission_denied", "A viewer token may not store instances.")
+    try:
+        body = await sync_to_async(_stow_sync)(request, caller, study_uid)
+    except ServiceError as exc:
+        codes = exc.get_codes()
+        return JsonResponse(error_body(exc.status_code, codes if isinstance(codes, str) else "invalid",
+                                       str(exc.detail), getattr(exc, "extra_details", {})), status=exc.status_code)
+    return HttpResponse(json.dumps(body), status=200, content_type="application/dicom+json")
+
+
+def _stow_sync(request: HttpRequest, caller: Caller, study_uid: str | None) -> dict[str, Any]:
+    from .services import ingest
+
+    check_declared_size(request)
+    with upload_batch() as batch:
+        batch.add_stow_body(request.META.get("CONTENT_TYPE", ""), request)
+        result = ingest(batch, user=caller.user, request=request, source="stow", expected_study_uid=study_uid)
+    base = f"{request.scheme}://{request.get_host()}/dicom-web/studies"
+    referenced = []
+    for item in result.instances:
+        referenced.append({
+            "00081150": {"vr": "UI", "Value": [item.sop_class_uid]},
+            "00081155": {"vr": "UI", "Value": [item.sop_instance_uid]},
+            "00081190": {"vr": "UR", "Value": [f"{base}/{item.study_uid}/series/{item.series_uid}/instances/"
+                                               f"{item.sop_instance_uid}"]},
+        })
+    body: dict[str, Any] = {"00081199": {"vr": "SQ", "Value": referenced}}
+    if len(result.studies) == 1:
+        body["00081190"] = {"vr": "UR", "Value": [f"{base}/{result.studies[0].study_instance_uid}"]}
+    return body
+

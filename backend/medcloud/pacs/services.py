@@ -1,0 +1,297 @@
+"""Writes of the PACS: patients, study ingest (validate everything, protect PHI, store in Orthanc, record),
+study deletion. A study lands completely or not at all: what was stored in Orthanc by a failed upload is
+deleted again before the error reaches the client, and the database rows are written in one transaction.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import threading
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from rest_framework import status
+
+from medcloud.audit.models import Outcome
+from medcloud.audit.services import record_event
+from medcloud.core.errors import ServiceError, UpstreamUnavailable
+from medcloud.core.orthanc import OrthancClient, OrthancError, StoredInstance
+from medcloud.crypto.blind_index import blind_index, token_prefix_indexes
+
+from .dicom import InvalidInstance, ParsedInstance, deidentify_file, parse_instance, person_name_parts
+from .models import Patient, Series, Study, new_pseudonym
+from .selectors import MRN_PURPOSE, NAME_PURPOSE, patients_visible_to, studies_visible_to, studies_writable_by
+from .uploads import UploadBatch, UploadRejected
+
+logger = logging.getLogger(__name__)
+STORE_THREADS = 4
+
+
+# --- patients ------------------------------------------------------------------------------------------------
+
+def _index_patient(patient: Patient) -> None:
+    full_name = f"{patient.first_name} {patient.last_name}".strip()
+    patient.name_index = token_prefix_indexes(full_name, purpose=NAME_PURPOSE) if full_name else []
+    mrn = (patient.medical_record_number or "").strip()
+    patient.mrn_index = blind_index(mrn, purpose=MRN_PURPOSE) if mrn else ""
+
+
+def patient_create(*, user: Any, request: Any = None, first_name: str = "", last_name: str = "", sex: str = "",
+                   birth_date: datetime.date | None = None, age_years: int | None = None,
+                   medical_record_number: str = "", pseudonym: str | None = None, audit: bool = True) -> Patient:
+    patient = Patient(first_name=first_name.strip(), last_name=last_name.strip(), sex=sex, birth_date=birth_date,
+                      age_years=age_years, medical_record_number=medical_record_number.strip(), created_by=user)
+    if pseudonym:
+        patient.pseudonym = pseudonym
+    _index_patient(patient)
+    with transaction.atomic():
+        patient.save()
+        if audit:
+            record_event("patient.create", actor=user, request=request, target_type="patient", target_id=patient.pk)
+    return patient
+
+
+# --- ingest --------------------------------------------------------------------------------------------------
+
+@dataclass
+class StudyPlan:
+    study_uid: str
+    items: list[ParsedInstance]
+    existing: Study | None
+    patient: Patient | None
+    new_patient_key: str = ""  # which new patient (shared by studies of the same record number) to create
+    pseudonym: str = ""
+
+
+@dataclass
+class IngestResult:
+    studies: list[Study]
+    instances: list[ParsedInstance]
+    new_instances: int
+    created: bool = False
+    stored: dict[str, StoredInstance] = field(default_factory=dict)
+
+
+def _parse_all(batch: UploadBatch, expected_study_uid: str | None) -> list[ParsedInstance]:
+    if not batch.files:
+        raise UploadRejected("the upload holds no file", code="empty_upload")
+    parsed: list[ParsedInstance] = []
+    seen: set[str] = set()
+    for item in batch.files:
+        try:
+            instance = parse_instance(item.path, item.name)
+        except InvalidInstance as exc:
+            raise UploadRejected(str(exc), file=item.name, code="invalid_dicom") from exc
+        if expected_study_uid and instance.study_uid != expected_study_uid:
+            raise UploadRejected("the instance belongs to another study than the one in the URL", file=item.name,
+                                 code="study_mismatch", status_code=status.HTTP_409_CONFLICT)
+        if instance.sop_instance_uid in seen:
+            continue  # the same instance twice in one upload: store it once
+        seen.add(instance.sop_instance_uid)
+        parsed.append(instance)
+    return parsed
+
+
+def _plan(user: Any, parsed: list[ParsedInstance], patient: Patient | None) -> list[StudyPlan]:
+    by_study: dict[str, list[ParsedInstance]] = defaultdict(list)
+    for item in parsed:
+        by_study[item.study_uid].append(item)
+    series_study = {}
+    for item in parsed:
+        if series_study.setdefault(item.series_uid, item.study_uid) != item.study_uid:
+            raise UploadRejected("the series appears in two studies", file=item.name, code="inconsistent_series",
+                                 status_code=status.HTTP_409_CONFLICT)
+    plans: list[StudyPlan] = []
+    new_patients: dict[str, str] = {}
+    for study_uid, items in by_study.items():
+        existing = Study.objects.select_related("patient").filter(study_instance_uid=study_uid).first()
+        if existing is not None:
+            if not studies_writable_by(user).filter(pk=existing.pk).exists():
+                if studies_visible_to(user).filter(pk=existing.pk).exists():
+                    raise UploadRejected("you may read this study but not add to it", file=items[0].name,
+                                         code="permission_denied", status_code=status.HTTP_403_FORBIDDEN)
+                raise UploadRejected("this study already exists in MedCloud under another owner", file=items[0].name,
+                                     code="study_exists", status_code=status.HTTP_409_CONFLICT)
+            if patient is not None and existing.patient_id != patient.pk:
+                raise UploadRejected("this study already belongs to another patient", file=items[0].name,
+                                     code="patient_mismatch", status_code=status.HTTP_409_CONFLICT)
+            clash = Series.objects.filter(series_instance_uid__in={i.series_uid for i in items}).exclude(study=existing)
+        else:
+            clash = Series.objects.filter(series_instance_uid__in={i.series_uid for i in items})
+        if clash.exists():
+            raise UploadRejected("a series of this upload already belongs to another study", file=items[0].name,
+                                 code="inconsistent_series", status_code=status.HTTP_409_CONFLICT)
+        plan = StudyPlan(study_uid, items, existing, existing.patient if existing else patient)
+        if plan.patient is None:
+            mrn = items[0].patient_id
+            if mrn:
+                plan.patient = patients_visible_to(user).filter(
+                    mrn_index=blind_index(mrn, purpose=MRN_PURPOSE), created_by=user).order_by("id").first()
+            if plan.patient is None:
+                plan.new_patient_key = f"mrn:{mrn}" if mrn else f"study:{study_uid}"
+                plan.pseudonym = new_patients.setdefault(plan.new_patient_key, new_pseudonym())
+        if plan.patient is not None:
+            plan.pseudonym = plan.patient.pseudonym
+        plans.append(plan)
+    return plans
+
+
+class _Store:
+    """Stores de-identified instances in Orthanc from a small thread pool; remembers what it added."""
+
+    def __init__(self, client: OrthancClient) -> None:
+        self.client = client
+        self.added: list[str] = []  # Orthanc ids this upload created (Status "Success"), to roll back
+        self.results: dict[str, StoredInstance] = {}
+        self.failed = threading.Event()
+        self.lock = threading.Lock()
+
+    def store(self, item: ParsedInstance, pseudonym: str) -> None:
+        if self.failed.is_set():
+            return
+        try:
+            data = deidentify_file(item.path, pseudonym)
+            result = self.client.store_instance(data)
+        except OrthancError as exc:
+            self.failed.set()
+            if exc.status_code is not None and 400 <= exc.status_code < 500:
+                raise UploadRejected("Orthanc refused this DICOM file", file=item.name, code="invalid_dicom") from exc
+            raise UpstreamUnavailable("The image store (Orthanc) is unavailable; nothing was stored.") from exc
+        except Exception:
+            self.failed.set()
+            raise
+        with self.lock:
+            self.results[item.sop_instance_uid] = result
+            if result.status == "Success":
+                self.added.append(result.orthanc_id)
+
+    def rollback(self) -> None:
+        for orthanc_id in self.added:
+            try:
+                self.client.delete("instances", orthanc_id)
+            except OrthancError:
+                logger.exception("could not roll back Orthanc instance %s", orthanc_id)
+
+
+def _patient_for(plan: StudyPlan, user: Any, created: dict[str, Patient]) -> Patient:
+    if plan.patient is not None:
+        return plan.patient
+    if plan.new_patient_key in created:
+        return created[plan.new_patient_key]
+    head = plan.items[0]
+    first, last = person_name_parts(head.patient_name)
+    patient = patient_create(user=user, first_name=first, last_name=last,
+                             sex=head.patient_sex if head.patient_sex in ("M", "F", "O") else "",
+                             birth_date=head.patient_birth_date, age_years=head.patient_age_years,
+                             medical_record_number=head.patient_id, pseudonym=plan.pseudonym, audit=False)
+    created[plan.new_patient_key] = patient
+    return patient
+
+
+def _record_study(plan: StudyPlan, patient: Patient, user: Any, store: _Store, client: OrthancClient) -> Study:
+    head = plan.items[0]
+    orthanc_study = store.results[head.sop_instance_uid].parent_study
+    orthanc_series = client.study_series(orthanc_study)
+    study = plan.existing or Study(study_instance_uid=plan.study_uid, owner=user, patient=patient,
+                                   study_date=head.study_date, description=head.study_description,
+                                   phi=head.study_phi)
+    study.orthanc_id = orthanc_study
+    study.series_count = len(orthanc_series)
+    study.instance_count = sum(len(s.get("Instances", [])) for s in orthanc_series)
+    study.modalities = sorted({str(s.get("MainDicomTags", {}).get("Modality", "")).upper() for s in orthanc_series}
+                              - {""})
+    study.save()
+    by_series: dict[str, list[ParsedInstance]] = defaultdict(list)
+    for item in plan.items:
+        by_series[item.series_uid].append(item)
+    counts = {s.get("MainDicomTags", {}).get("SeriesInstanceUID"): (s["ID"], len(s.get("Instances", [])))
+              for s in orthanc_series}
+    for series_uid, items in by_series.items():
+        first = items[0]
+        orthanc_id, count = counts.get(series_uid, ("", len(items)))
+        series, made = Series.objects.get_or_create(
+            series_instance_uid=series_uid,
+            defaults={"study": study, "modality": first.modality, "series_number": first.series_number,
+                      "description": first.series_description, "phi": first.series_phi,
+                      "orthanc_id": orthanc_id, "instance_count": count})
+        if not made:
+            series.orthanc_id, series.instance_count = orthanc_id, count
+            series.save(update_fields=["orthanc_id", "instance_count"])
+    return study
+
+
+def ingest(batch: UploadBatch, *, user: Any, request: Any = None, patient: Patient | None = None,
+           source: str = "upload", expected_study_uid: str | None = None) -> IngestResult:
+    """Validate every file, then store them all (PHI protected) and record the studies; or store nothing."""
+    try:
+        parsed = _parse_all(batch, expected_study_uid)
+        plans = _plan(user, parsed, patient)
+    except ServiceError as exc:
+        _record_failure(user, request, source, exc)
+        raise
+    pseudonym_of = {item.sop_instance_uid: plan.pseudonym for plan in plans for item in plan.items}
+    with OrthancClient() as client:
+        store = _Store(client)
+        try:
+            with ThreadPoolExecutor(max_workers=STORE_THREADS, thread_name_prefix="orthanc-store") as pool:
+                futures = [pool.submit(store.store, item, pseudonym_of[item.sop_instance_uid]) for item in parsed]
+            for future in futures:
+                future.result()  # re-raises the first failure
+            created_patients: dict[str, Patient] = {}
+            with transaction.atomic():
+                studies = []
+                for plan in plans:
+                    study = _record_study(plan, _patient_for(plan, user, created_patients), user, store, client)
+                    studies.append(study)
+                    added = sum(1 for i in plan.items if store.results[i.sop_instance_uid].status == "Success")
+                    record_event("study.upload", actor=user, request=request, target_type="study",
+                                 target_id=study.pk, details={"source": source, "instances": len(plan.items),
+                                                              "series": study.series_count, "new_instances": added})
+                for new_patient in created_patients.values():
+                    record_event("patient.create", actor=user, request=request, target_type="patient",
+                                 target_id=new_patient.pk, details={"source": "dicom_header"})
+        except BaseException as exc:
+            store.rollback()
+            if isinstance(exc, IntegrityError):
+                err = UploadRejected("another upload of the same study is in progress; try again",
+                                     code="conflict", status_code=status.HTTP_409_CONFLICT)
+                _record_failure(user, request, source, err)
+                raise err from exc
+            if isinstance(exc, OrthancError):
+                err2 = UpstreamUnavailable("The image store (Orthanc) is unavailable; nothing was stored.")
+                _record_failure(user, request, source, err2)
+                raise err2 from exc
+            if isinstance(exc, ServiceError):
+                _record_failure(user, request, source, exc)
+            raise
+    new = len(store.added)
+    return IngestResult(studies=studies, instances=parsed, new_instances=new, created=new > 0, stored=store.results)
+
+
+def _record_failure(user: Any, request: Any, source: str, exc: ServiceError) -> None:
+    codes = exc.get_codes()
+    record_event("study.upload", actor=user, request=request, target_type="study", outcome=Outcome.FAILURE,
+                 details={"source": source, "code": codes if isinstance(codes, str) else "error",
+                          "status": exc.status_code})
+
+
+# --- deletion ------------------------------------------------------------------------------------------------
+
+def study_delete(study: Study, *, user: Any, request: Any = None) -> None:
+    if not (user.is_admin or study.owner_id == user.pk):
+        raise ServiceError("Only the study's owner or an administrator may delete it.", code="permission_denied",
+                           status_code=status.HTTP_403_FORBIDDEN)
+    with OrthancClient() as client:
+        try:
+            if study.orthanc_id:
+                client.delete("studies", study.orthanc_id)
+        except OrthancError as exc:
+            if exc.status_code != 404:
+                raise UpstreamUnavailable("The image store (Orthanc) is unavailable; the study was kept.") from exc
+    with transaction.atomic():
+        record_event("study.delete", actor=user, request=request, target_type="study", target_id=study.pk)
+        study.delete()

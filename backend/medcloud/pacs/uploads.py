@@ -1,0 +1,223 @@
+"""Turning an upload (form files, a zip of folders, a STOW-RS body) into files on disk, safely.
+
+Everything lands in one private temporary folder that is removed afterwards, whatever happens. Archives
+are checked before a byte is extracted (paths, nesting, encryption, declared sizes and compression ratio)
+and again while extracting (actual sizes), so that a zip bomb or a path traversal is refused early.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import stat
+import tempfile
+import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import IO, Any
+
+from django.conf import settings
+from rest_framework import status
+
+from medcloud.core.errors import ServiceError
+
+from .multipart import MultipartError, MultipartParser, boundary_of, iter_stream
+
+ZIP_MAGIC = b"PK\x03\x04"
+SKIPPED_MEMBERS = re.compile(r"(^|/)(__MACOSX/|\.DS_Store$|Thumbs\.db$|DICOMDIR$)", re.IGNORECASE)
+RATIO_MIN_BYTES = 1024 * 1024  # small members may compress well: only larger ones are held to the ratio
+COPY_CHUNK = 1024 * 1024
+
+
+class UploadRejected(ServiceError):
+    default_code = "invalid_upload"
+
+    def __init__(self, message: str, *, file: str | None = None, code: str = "invalid_upload",
+                 status_code: int = status.HTTP_400_BAD_REQUEST) -> None:
+        details = {"file": file} if file is not None else {}
+        super().__init__(f"{file}: {message}" if file else message, code=code, status_code=status_code,
+                         details=details)
+
+
+@dataclass
+class UploadedPath:
+    name: str
+    path: Path
+
+
+class UploadBatch:
+    """The files of one upload, in a private temporary folder."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.files: list[UploadedPath] = []
+        self.total_bytes = 0
+        self._counter = 0
+
+    def _new_path(self) -> Path:
+        self._counter += 1
+        return self.root / f"{self._counter:06d}.dcm"
+
+    def _account(self, name: str, size: int) -> None:
+        self.total_bytes += size
+        if len(self.files) > settings.PACS_UPLOAD_MAX_FILES:
+            raise UploadRejected(f"too many files (at most {settings.PACS_UPLOAD_MAX_FILES} per upload)",
+                                 file=name, code="too_many_files", status_code=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+        if self.total_bytes > settings.PACS_ZIP_MAX_TOTAL_BYTES:
+            raise UploadRejected("the upload expands to more than the allowed total size", file=name,
+                                 code="too_large", status_code=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+
+    def add_stream(self, name: str, stream: IO[bytes]) -> None:
+        """A plain (non-archive) file: copied to the batch folder as it is."""
+        path = self._new_path()
+        size = 0
+        with path.open("wb") as out:
+            for chunk in iter_stream(stream, COPY_CHUNK):
+                size += len(chunk)
+                out.write(chunk)
+        self.files.append(UploadedPath(name, path))
+        self._account(name, size)
+
+    def add_upload(self, uploaded: Any) -> None:
+        """A Django UploadedFile from a form: a DICOM file, or a zip whose folders hold series."""
+        name = str(uploaded.name or "upload")
+        uploaded.seek(0)
+        head = uploaded.read(4)
+        uploaded.seek(0)
+        if head == ZIP_MAGIC:
+            if hasattr(uploaded, "temporary_file_path"):
+                self.add_zip(name, Path(uploaded.temporary_file_path()))
+            else:
+                self.add_zip(name, uploaded)
+        else:
+            self.add_stream(name, uploaded)
+
+    def add_zip(self, archive_name: str, source: Any) -> None:
+        try:
+            archive = zipfile.ZipFile(source)
+        except (zipfile.BadZipFile, OSError) as exc:
+            raise UploadRejected("not a readable zip archive", file=archive_name, code="bad_archive") from exc
+        with archive:
+            members = [m for m in archive.infolist() if not m.is_dir() and not SKIPPED_MEMBERS.search(m.filename)]
+            declared = 0
+            for member in members:  # every check before extracting anything
+                shown = f"{archive_name}/{member.filename}"
+                check_member_path(member.filename, shown)
+                if stat.S_ISLNK(member.external_attr >> 16):
+                    raise UploadRejected("symbolic links are not accepted in archives", file=shown,
+                                         code="unsafe_path")
+                if member.flag_bits & 0x1:
+                    raise UploadRejected("encrypted archive members are not accepted", file=shown, code="bad_archive")
+                if member.filename.lower().endswith((".zip", ".tar", ".gz", ".tgz", ".7z", ".rar")):
+                    raise UploadRejected("nested archives are not accepted", file=shown, code="nested_archive")
+                ratio = member.file_size / max(member.compress_size, 1)
+                if member.file_size > RATIO_MIN_BYTES and ratio > settings.PACS_ZIP_MAX_RATIO:
+                    raise UploadRejected(f"compression ratio {ratio:.0f}:1 is above the limit of "
+                                         f"{settings.PACS_ZIP_MAX_RATIO}:1 (zip bomb?)", file=shown, code="zip_bomb")
+                declared += member.file_size
+                if declared > settings.PACS_ZIP_MAX_TOTAL_BYTES:
+                    raise UploadRejected("the archive expands to more than the allowed total size", file=shown,
+                                         code="zip_bomb", status_code=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+            if len(members) + len(self.files) > settings.PACS_UPLOAD_MAX_FILES:
+                raise UploadRejected(f"too many files (at most {settings.PACS_UPLOAD_MAX_FILES} per upload)",
+                                     file=archive_name, code="too_many_files",
+                                     status_code=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+            for member in members:
+                shown = f"{archive_name}/{member.filename}"
+                path = self._new_path()
+                written = 0
+                try:
+                    with archive.open(member) as src, path.open("wb") as out:
+                        first = True
+                        while chunk := src.read(COPY_CHUNK):
+                            if first and chunk[:4] == ZIP_MAGIC:
+                                raise UploadRejected("nested archives are not accepted", file=shown,
+                                                     code="nested_archive")
+                            first = False
+                            written += len(chunk)
+                            if written > member.file_size:  # lying headers
+                                raise UploadRejected("the member is larger than its header says", file=shown,
+                                                     code="zip_bomb")
+                            out.write(chunk)
+                except (zipfile.BadZipFile, OSError, EOFError, RuntimeError) as exc:
+                    raise UploadRejected("the archive member is corrupt", file=shown, code="bad_archive") from exc
+                self.files.append(UploadedPath(shown, path))
+                self._account(shown, written)
+
+    def add_stow_body(self, content_type: str, stream: IO[bytes]) -> None:
+        """A STOW-RS request body: multipart/related, each part one application/dicom instance."""
+        if not content_type.lower().startswith("multipart/related"):
+            raise UploadRejected("STOW-RS expects a multipart/related body", code="unsupported_media_type",
+                                 status_code=status.HTTP_415_UNSUPPORTED_MEDIA_TYPE)
+        try:
+            parser = MultipartParser(boundary_of(content_type))
+            out: IO[bytes] | None = None
+            name = ""
+            size = 0
+            received = 0
+            part_number = 0
+            for chunk in iter_stream(stream):
+                received += len(chunk)
+                if received > settings.PACS_UPLOAD_MAX_BYTES:
+                    raise UploadRejected(f"the request body is larger than the limit of "
+                                         f"{settings.PACS_UPLOAD_MAX_BYTES} bytes", code="too_large",
+                                         status_code=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+                for event, value in parser.feed(chunk):
+                    if event == "headers":
+                        part_number += 1
+                        name = f"part {part_number}"
+                        part_type = str(value.get("content-type", "application/dicom")).split(";")[0].strip().lower()  # type: ignore[union-attr]
+                        if part_type != "application/dicom":
+                            raise UploadRejected(f"parts must be application/dicom, not {part_type[:60]}", file=name,
+                                                 code="unsupported_media_type",
+                                                 status_code=status.HTTP_415_UNSUPPORTED_MEDIA_TYPE)
+                        path = self._new_path()
+                        out = path.open("wb")
+                        size = 0
+                        self.files.append(UploadedPath(name, path))
+                    elif event == "data" and out is not None:
+                        size += len(value)  # type: ignore[arg-type]
+                        out.write(value)  # type: ignore[arg-type]
+                    elif event == "end_part" and out is not None:
+                        out.close()
+                        out = None
+                        self._account(name, size)
+            parser.close()
+        except MultipartError as exc:
+            raise UploadRejected(f"malformed multipart body: {exc}", code="bad_multipart") from exc
+        if not self.files:
+            raise UploadRejected("the STOW-RS body holds no instance", code="empty_upload")
+
+
+def check_member_path(filename: str, shown: str) -> None:
+    if "\x00" in filename:
+        raise UploadRejected("the file name holds a NUL byte", file=shown, code="unsafe_path")
+    normalised = filename.replace("\\", "/")
+    if normalised.startswith("/") or re.match(r"^[A-Za-z]:", normalised):
+        raise UploadRejected("absolute paths are not accepted in archives", file=shown, code="unsafe_path")
+    if ".." in PurePosixPath(normalised).parts:
+        raise UploadRejected("'..' is not accepted in archive paths", file=shown, code="unsafe_path")
+
+
+@contextmanager
+def upload_batch() -> Iterator[UploadBatch]:
+    root = Path(tempfile.mkdtemp(prefix="medcloud-upload-", dir=os.environ.get("MEDCLOUD_UPLOAD_TMP")))
+    try:
+        yield UploadBatch(root)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def check_declared_size(request: Any) -> None:
+    """Refuse a body whose declared length is over the limit before reading it."""
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    if length > settings.PACS_UPLOAD_MAX_BYTES:
+        raise UploadRejected(f"the request body ({length} bytes) is larger than the limit of "
+                             f"{settings.PACS_UPLOAD_MAX_BYTES} bytes", code="too_large",
+                             status_code=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)

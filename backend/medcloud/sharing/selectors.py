@@ -1,0 +1,31 @@
+"""Reads of groups and shares."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import QuerySet
+
+from .models import GroupMembership, MemberRole, StudyShare, UserGroup
+
+
+def groups_of(user: Any) -> QuerySet[UserGroup]:
+    if user.is_admin:
+        return UserGroup.objects.all()
+    return UserGroup.objects.filter(memberships__user=user).distinct()
+
+
+def group_for(user: Any, group_id: int) -> UserGroup | None:
+    return groups_of(user).filter(pk=group_id).first()
+
+
+def is_manager(user: Any, group: UserGroup) -> bool:
+    return user.is_admin or GroupMembership.objects.filter(group=group, user=user, role=MemberRole.MANAGER).exists()
+
+
+def members_of(group: UserGroup) -> QuerySet[GroupMembership]:
+    return group.memberships.select_related("user")
+
+
+def shares_of(study: Any) -> QuerySet[StudyShare]:
+    return StudyShare.objects.filter(study=study).select_related("user", "group")
