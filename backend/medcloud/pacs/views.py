@@ -27,7 +27,7 @@ from .auth import issue_viewer_token
 from .models import Patient, Series, Sex, Study
 from .uploads import UploadRejected, check_declared_size, upload_batch
 
-PATIENT_DATA = [IsAuthenticated & CanAccessPatientData]
+PATIENT_DATA = [IsAuthenticated, CanAccessPatientData]
 
 
 def _not_found() -> ServiceError:

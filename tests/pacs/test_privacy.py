@@ -1,0 +1,153 @@
+"""No plaintext PHI at rest: the whole MR series stored through the backend with a known synthetic patient;
+Orthanc's storage folder, Orthanc's PostgreSQL index, the backend's database and the logs hold none of it,
+while an authorised reader gets the real values back from every DICOMweb response that carries them."""
+
+from __future__ import annotations
+
+import email.parser
+import glob
+import io
+import json
+import subprocess
+from pathlib import Path
+
+import pydicom
+import pytest
+
+from tests.pacs.conftest import bearer, upload, zip_folders
+from tests.support.servers import REPO_ROOT
+
+pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
+
+
+def _pg_dump(database: str) -> bytes:
+    from django.conf import settings
+
+    db = settings.DATABASES["default"]
+    pg_dump = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_dump"))[-1]
+    url = f"postgresql://{db['USER']}@{db['HOST']}:{db['PORT']}/{database}"
+    return subprocess.run([pg_dump, "--data-only", url], check=True, capture_output=True).stdout
+
+
+def _orthanc_database() -> str:
+    config = REPO_ROOT / ".var" / "orthanc" / "config" / "orthanc.json"
+    text = "\n".join(line for line in config.read_text().splitlines() if not line.strip().startswith("//"))
+    return json.loads(text)["PostgreSQL"]["Database"]
+
+
+def _secrets_of(series) -> list[bytes]:
+    values = [series.family, series.given, series.patient_id, "19610423", "Saint Qwerty Hospital", "Drwho"]
+    return [v.encode() for v in values] + [v.upper().encode() for v in values]
+
+
+def test_no_plaintext_phi_in_orthanc_storage_index_or_backend_database(client, make_user, series_factory, orthanc,
+                                                                      test_database_name):
+    user = make_user("health_professional", clinical_role="radiologist")
+    series = series_factory()  # all 192 slices
+    response = upload(client, user, [("mr.zip", zip_folders({"t1_mprage_sag": series.files}))])
+    assert response.status_code == 201, response.text
+    secrets = _secrets_of(series)
+
+    # 1. Orthanc's storage folder: every file is sealed (AES-256-GCM) and none holds a secret.
+    storage = REPO_ROOT / ".var" / "orthanc" / "storage"
+    files = [p for p in storage.rglob("*") if p.is_file() and not p.name.endswith(".json")]
+    instance_ids = orthanc.instances_of_study(series.study_uid)
+    assert len(instance_ids) == 192
+    attachments = 0
+    for path in files:
+        data = path.read_bytes()
+        if data[:4] == b"MCE1":
+            attachments += 1
+        assert b"DICM" not in data[:256], path
+        for secret in secrets:
+            assert secret not in data, (path, secret)
+    assert attachments >= 192
+
+    # 2. Orthanc's index (PostgreSQL): only the pseudonym.
+    index_dump = _pg_dump(_orthanc_database())
+    assert series.study_uid.encode() in index_dump  # the dump is the right one
+    for secret in secrets:
+        assert secret not in index_dump, secret
+    tags = orthanc.instance_tags(instance_ids[0])
+    assert tags["PatientName"].startswith("MC") and tags["PatientID"] == tags["PatientName"]
+    assert tags.get("PatientBirthDate", "") == "" and tags.get("InstitutionName", "") == ""
+
+    # 3. The backend's database: names, record number and DICOM PHI encrypted; blind indexes only.
+    backend_dump = _pg_dump(test_database_name)
+    for secret in secrets:
+        assert secret not in backend_dump, secret
+
+    # 4. The logs of the web server and of Orthanc.
+    for log in [REPO_ROOT / ".var" / "test-logs" / "web.log", *(REPO_ROOT / ".var" / "orthanc" / "log").glob("*")]:
+        if log.is_file():
+            content = log.read_bytes()
+            for secret in secrets:
+                assert secret not in content, (log, secret)
+
+    # 5. ...while the authorised reader gets the real values back.
+    headers = bearer(user)
+    base = f"/dicom-web/studies/{series.study_uid}"
+    metadata = client.get(f"{base}/metadata", headers=headers)
+    assert metadata.status_code == 200, metadata.text
+    items = metadata.json()
+    assert len(items) == 192
+    for item in items:
+        assert item["00100010"]["Value"][0]["Alphabetic"] == series.patient_name
+        assert item["00100020"]["Value"] == [series.patient_id]
+        assert item["00100030"]["Value"] == ["19610423"]
+        assert item["00080080"]["Value"] == ["Saint Qwerty Hospital"]
+    qido = client.get("/dicom-web/studies", params={"StudyInstanceUID": series.study_uid}, headers=headers).json()
+    assert qido[0]["00100010"]["Value"][0]["Alphabetic"] == series.patient_name
+    assert qido[0]["00100020"]["Value"] == [series.patient_id]
+    series_meta = client.get(f"{base}/series/{series.series_uid}/metadata", headers=headers).json()
+    assert series_meta[0]["00100010"]["Value"][0]["Alphabetic"] == series.patient_name
+
+    # A whole instance (multipart/related application/dicom), PHI restored in the file itself.
+    sop_uid = items[0]["00080018"]["Value"][0]
+    instance = client.get(f"{base}/series/{series.series_uid}/instances/{sop_uid}",
+                          headers={**headers, "Accept": 'multipart/related; type="application/dicom"'})
+    assert instance.status_code == 200, instance.text[:300]
+    message = email.parser.BytesParser().parsebytes(
+        b"Content-Type: " + instance.headers["content-type"].encode() + b"\r\n\r\n" + instance.content)
+    [part] = [p for p in message.walk() if p.get_content_type() == "application/dicom"]
+    ds = pydicom.dcmread(io.BytesIO(part.get_payload(decode=True)))
+    assert str(ds.PatientName) == series.patient_name and ds.PatientID == series.patient_id
+    assert ds.SOPInstanceUID == sop_uid and len(ds.PixelData) == 256 * 256 * 2
+    # Orthanc itself serves the pseudonymised file.
+    raw = pydicom.dcmread(io.BytesIO(orthanc.instance_file(instance_ids[0])))
+    assert str(raw.PatientName).startswith("MC") and raw.get("PatientBirthDate", "") == ""
+
+
+def test_storage_area_format_rejects_tampering_and_moved_files(tmp_path: Path) -> None:
+    import base64
+    import sys
+
+    sys.path.insert(0, str(REPO_ROOT / "orthanc" / "plugins"))
+    from medcloud_storage import EncryptedStorage, StorageKeyError, keys_from_environment
+
+    key = base64.b64encode(b"k" * 32).decode()
+    old = base64.b64encode(b"o" * 32).decode()
+    primary, keys = keys_from_environment({"ORTHANC_STORAGE_KEY": key, "ORTHANC_STORAGE_KEY_ID": "k2",
+                                           "ORTHANC_STORAGE_KEYS_PREVIOUS": f"k1:{old}"})
+    assert primary == "k2" and set(keys) == {"k1", "k2"}
+    previous = EncryptedStorage(str(tmp_path), "k1", {"k1": keys["k1"]}, fsync=False)
+    previous.create("aabbccdd-1", 1, b"DICM old file")
+    storage = EncryptedStorage(str(tmp_path), primary, keys, fsync=False)
+    storage.create("aabbccdd-2", 1, b"DICM secret patient")
+    sealed = Path(storage.path("aabbccdd-2")).read_bytes()
+    assert sealed[:4] == b"MCE1" and b"secret" not in sealed
+    assert storage.read("aabbccdd-2", 1) == b"DICM secret patient"
+    assert storage.read("aabbccdd-1", 1) == b"DICM old file"  # still readable after the rotation
+    with pytest.raises(Exception):  # noqa: B017 - cryptography's InvalidTag
+        storage.read("aabbccdd-2", 2)  # another content type: the associated data differs
+    Path(storage.path("aabbccdd-3")).parent.mkdir(parents=True, exist_ok=True)
+    Path(storage.path("aabbccdd-3")).write_bytes(sealed)  # a file moved to another attachment's place
+    with pytest.raises(Exception):  # noqa: B017
+        storage.read("aabbccdd-3", 1)
+    tampered = bytearray(sealed)
+    tampered[-1] ^= 1
+    Path(storage.path("aabbccdd-2")).write_bytes(bytes(tampered))
+    with pytest.raises(Exception):  # noqa: B017
+        storage.read("aabbccdd-2", 1)
+    with pytest.raises(StorageKeyError):
+        keys_from_environment({})
