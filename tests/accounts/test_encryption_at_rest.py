@@ -10,6 +10,7 @@ import pytest
 
 from tests.accounts.conftest import PASSWORD, bearer, make_user, sign_in, totp_code, uid_and_token, unique_email
 from tests.accounts.test_certificates import pdf
+from tests.support.servers import REPO_ROOT
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -64,6 +65,8 @@ def test_raw_select_over_every_table_finds_no_plaintext(auth_server) -> None:
         for text in texts:
             for needle in needles:
                 assert str(needle).lower() not in text.lower(), f"plaintext {needle!r} found in table {table}"
+    log = (REPO_ROOT / ".var" / "test-logs" / "accounts-web.log").read_text(errors="replace")
+    assert not [n for n in needles if str(n) in log], "plaintext in the server log"
     # ...while the values are stored, encrypted, where they belong.
     user_rows = " ".join(rows["accounts_user"])
     assert "mc1.dk-" in user_rows and stored["email"] in user_rows  # the address is the sign-in name, not secret

@@ -6,6 +6,8 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
 from djoser.social.serializers import ProviderAuthSerializer
 from rest_framework import serializers
+from social_core.exceptions import SocialAuthBaseException
+from social_django.utils import load_backend, load_strategy
 
 from . import services
 from .models import ApiToken, ClinicalRole, MedicalCertificate, Role, User
@@ -211,6 +213,23 @@ class ProviderAuthOutput(ProviderAuthSerializer):
     two_factor_required = serializers.BooleanField(read_only=True)
     challenge = serializers.CharField(read_only=True)
     two_factor_enrolment_required = serializers.BooleanField(read_only=True)
+
+    def validate(self, attrs):
+        # djoser 2.3.5 validates the state, then social-core 6 validates it again inside auth_complete(), and a
+        # state is single-use there: the second check always failed. Let auth_complete() do it, once.
+        request = self.context["request"]
+        strategy = load_strategy(request)
+        backend = load_backend(strategy, self.context["view"].kwargs["provider"],
+                               redirect_uri=strategy.session_get("redirect_uri"))
+        try:
+            user = backend.auth_complete()
+        except SocialAuthBaseException as exc:
+            raise serializers.ValidationError(str(exc)) from None
+        except (ConnectionError, OSError) as exc:
+            raise serializers.ValidationError(f"The sign-in provider could not be reached: {exc}") from None
+        if user is None:
+            raise serializers.ValidationError("The sign-in provider did not identify a user.")
+        return {"user": user}
 
     def create(self, validated_data):
         from .social import social_login_result

@@ -24,6 +24,16 @@ from medcloud.audit.services import record_event
 from . import selectors, services
 
 
+UNVERIFIED = "did not confirm an e-mail address for this account: sign up with your e-mail address and a password."
+
+
+class UnverifiedEmail(AuthException):
+    """social-core 6 shows a catalogue message per error code; this one says what to do."""
+
+    def __str__(self) -> str:
+        return f"{self.backend.name if self.backend else 'The provider'} {UNVERIFIED}"
+
+
 class _EndpointOverride:
     """`<endpoint>/authorize`, `<endpoint>/token` when SOCIAL_AUTH_<NAME>_ENDPOINT is set."""
 
@@ -47,6 +57,10 @@ class GoogleOAuth2(_EndpointOverride, _GoogleOAuth2):
         response = self.get_json(f"{base}/userinfo", headers={"Authorization": f"Bearer {access_token}"})
         self.validate_email_verified(response)
         return response
+
+    def validate_email_verified(self, response: dict[str, Any] | None) -> None:
+        if not (response and self.email_verified(response)):
+            raise UnverifiedEmail(self)
 
     @staticmethod
     def email_verified(response: dict[str, Any]) -> bool:
@@ -93,8 +107,7 @@ def associate_by_verified_email(backend: Any, details: dict[str, Any], response:
         return None
     email = (details.get("email") or "").strip().lower()
     if not email or not _verified(backend, response):
-        raise AuthException(backend, f"{backend.name} did not confirm an e-mail address for this account: "
-                                     "sign up with your e-mail address and a password instead.")
+        raise UnverifiedEmail(backend)
     existing = selectors.user_by_email(email)
     if existing is not None:
         record_event("auth.social.link", actor=existing, target_type="user", target_id=existing.pk,
