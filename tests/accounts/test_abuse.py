@@ -30,7 +30,8 @@ def test_lockout_after_repeated_failures_reveals_nothing_about_the_address(auth_
                      429, "locked_out")
         # Another account from the same client is not affected.
         other = make_user()
-        assert client.post("/api/auth/jwt/create/", json={"email": other.email, "password": PASSWORD}).status_code == 200
+        response = client.post("/api/auth/jwt/create/", json={"email": other.email, "password": PASSWORD})
+        assert response.status_code == 200
     assert AuditEvent.objects.filter(action="auth.login.locked", target_id=str(user.pk), outcome="denied").exists()
     assert AuditEvent.objects.filter(action="auth.login", target_id=str(user.pk), outcome="failure").count() == 5
 

@@ -36,8 +36,8 @@ def populate(auth_server, client) -> dict[str, object]:
     researcher = make_user()
     api_token = client.post("/api/auth/tokens/", headers=bearer(sign_in(client, researcher.email)["access"]),
                             json={"name": "script"}).json()["token"]
-    return {**secrets, "email": address, "totp_secret": setup["secret"], "recovery_codes": codes.json()["recovery_codes"],
-            "api_token": api_token}
+    return {**secrets, "email": address, "totp_secret": setup["secret"], "api_token": api_token,
+            "recovery_codes": codes.json()["recovery_codes"]}
 
 
 def all_rows_as_text() -> dict[str, list[str]]:

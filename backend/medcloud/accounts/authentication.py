@@ -19,7 +19,7 @@ from rest_framework_simplejwt.exceptions import InvalidToken
 from . import selectors
 from .models import ApiToken
 
-API_TOKEN_PREFIX = "mct_"
+API_TOKEN_PREFIX = "mct_"  # noqa: S105  (a prefix, not a secret)
 REVOKED_ACCESS_KEY = "auth:revoked-access:{jti}"
 ENROLMENT_CLAIM = "enrol_2fa"
 # What a token carrying ENROLMENT_CLAIM may reach: the 2FA enrolment itself, who am I, logout.

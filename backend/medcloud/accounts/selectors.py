@@ -7,7 +7,7 @@ import hashlib
 from django.conf import settings
 from django.db.models import QuerySet
 
-from .models import ApiToken, CertificateStatus, MedicalCertificate, RecoveryCode, Role, TwoFactorPolicy, User
+from .models import ApiToken, MedicalCertificate, RecoveryCode, Role, TwoFactorPolicy, User
 
 
 def token_hash(raw: str) -> str:
@@ -43,7 +43,7 @@ def certificates_of(user: User) -> QuerySet[MedicalCertificate]:
     return MedicalCertificate.objects.filter(user=user).defer("file")
 
 
-def certificate_queue(*, status: str | None = CertificateStatus.PENDING) -> QuerySet[MedicalCertificate]:
+def certificate_queue(*, status: str | None = "pending") -> QuerySet[MedicalCertificate]:
     certificates = MedicalCertificate.objects.select_related("user", "decided_by").defer("file")
     return certificates.filter(status=status) if status else certificates
 

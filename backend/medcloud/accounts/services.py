@@ -49,6 +49,7 @@ LOCKED_OUT = "Too many failed sign-in attempts. Try again later."
 CHALLENGE_SALT = "medcloud.accounts.2fa-challenge"
 RECOVERY_CODE_COUNT = 10
 TOTP_STEP_SECONDS = 30
+UNAUTHORIZED, FORBIDDEN = status.HTTP_401_UNAUTHORIZED, status.HTTP_403_FORBIDDEN
 
 
 # --- Lockout ------------------------------------------------------------------------------------------------
@@ -133,7 +134,7 @@ def login_with_password(*, email: str, password: str, request: Any) -> LoginResu
         login_failure_count(email)
         record_event("auth.login", request=request, target_type="user", target_id=user.pk if user else "",
                      outcome=Outcome.FAILURE, details={"reason": "bad_credentials"})
-        raise ServiceError(GENERIC_LOGIN_FAILURE, code="authentication_failed", status_code=status.HTTP_401_UNAUTHORIZED)
+        raise ServiceError(GENERIC_LOGIN_FAILURE, code="authentication_failed", status_code=UNAUTHORIZED)
     login_failures_reset(email)
     return login_after_first_factor(user=authenticated, request=request, method="password")
 
@@ -143,13 +144,13 @@ def _user_of_challenge(challenge: str) -> tuple[User, str]:
         data = signing.loads(challenge, salt=CHALLENGE_SALT, max_age=settings.MEDCLOUD_2FA_CHALLENGE_SECONDS)
     except signing.SignatureExpired:
         raise ServiceError("This sign-in has expired: start again with your e-mail and password.",
-                           code="challenge_expired", status_code=status.HTTP_401_UNAUTHORIZED) from None
+                           code="challenge_expired", status_code=UNAUTHORIZED) from None
     except signing.BadSignature:
         raise ServiceError("Invalid sign-in challenge.", code="challenge_invalid",
-                           status_code=status.HTTP_401_UNAUTHORIZED) from None
+                           status_code=UNAUTHORIZED) from None
     user = User.objects.filter(pk=data["u"], is_active=True).select_related("totp_device").first()
     if user is None or not user.two_factor_enabled:
-        raise ServiceError("Invalid sign-in challenge.", code="challenge_invalid", status_code=status.HTTP_401_UNAUTHORIZED)
+        raise ServiceError("Invalid sign-in challenge.", code="challenge_invalid", status_code=UNAUTHORIZED)
     return user, data["n"]
 
 
@@ -167,7 +168,7 @@ def login_with_second_factor(*, challenge: str, code: str = "", recovery_code: s
                 method = "totp"
             if not cache.add(f"auth:challenge-used:{nonce}", 1, timeout=settings.MEDCLOUD_2FA_CHALLENGE_SECONDS):
                 raise ServiceError("This sign-in challenge was already used: start again.", code="challenge_used",
-                                   status_code=status.HTTP_401_UNAUTHORIZED)
+                                   status_code=UNAUTHORIZED)
             record_event("auth.login", actor=user, request=request, target_type="user", target_id=user.pk,
                          details={"method": "password+" + method})
             if method == "recovery_code":
@@ -187,7 +188,7 @@ def logout(*, user: User, refresh: str | None, access_token: Any, request: Any) 
     """Blacklist the refresh token and refuse the current access token until it would have expired."""
     if refresh:
         try:
-            token = RefreshToken(refresh)
+            token = RefreshToken(refresh)  # type: ignore[arg-type]
         except TokenError:
             token = None  # already expired or blacklisted: nothing left to revoke
         if token is not None:
@@ -270,18 +271,18 @@ def totp_verify(device: TotpDevice | None, code: str) -> None:
     device = TotpDevice.objects.select_for_update().get(pk=device.pk)
     code = "".join(str(code or "").split())
     if not (code.isdigit() and len(code) == 6):
-        raise ServiceError("Invalid authentication code.", code="invalid_code", status_code=status.HTTP_401_UNAUTHORIZED)
+        raise ServiceError("Invalid authentication code.", code="invalid_code", status_code=UNAUTHORIZED)
     totp = pyotp.TOTP(device.secret)
     now_step = int(time.time()) // TOTP_STEP_SECONDS
     for step in (now_step - 1, now_step, now_step + 1):
         if secrets.compare_digest(totp.generate_otp(step), code):
             if device.last_used_step is not None and step <= device.last_used_step:
                 raise ServiceError("This code was already used: wait for the next one.", code="code_reused",
-                                   status_code=status.HTTP_401_UNAUTHORIZED)
+                                   status_code=UNAUTHORIZED)
             device.last_used_step = step
             device.save(update_fields=["last_used_step"])
             return
-    raise ServiceError("Invalid authentication code.", code="invalid_code", status_code=status.HTTP_401_UNAUTHORIZED)
+    raise ServiceError("Invalid authentication code.", code="invalid_code", status_code=UNAUTHORIZED)
 
 
 def _normalise_recovery_code(code: str) -> str:
@@ -304,10 +305,10 @@ def _use_recovery_code(user: User, code: str) -> None:
     digest = selectors.token_hash(_normalise_recovery_code(code))
     row = RecoveryCode.objects.select_for_update().filter(user=user, code_hash=digest).first()
     if row is None:
-        raise ServiceError("Invalid recovery code.", code="invalid_recovery_code", status_code=status.HTTP_401_UNAUTHORIZED)
+        raise ServiceError("Invalid recovery code.", code="invalid_recovery_code", status_code=UNAUTHORIZED)
     if row.used_at is not None:
         raise ServiceError("This recovery code was already used.", code="recovery_code_used",
-                           status_code=status.HTTP_401_UNAUTHORIZED)
+                           status_code=UNAUTHORIZED)
     row.used_at = timezone.now()
     row.save(update_fields=["used_at"])
 
@@ -337,10 +338,10 @@ def _check_second_factor(user: User, code: str) -> None:
 
 def totp_disable(*, user: User, password: str, code: str, request: Any) -> None:
     if not user.check_password(password):
-        raise ServiceError("Your password is not correct.", code="invalid_password", status_code=status.HTTP_403_FORBIDDEN)
+        raise ServiceError("Your password is not correct.", code="invalid_password", status_code=FORBIDDEN)
     if selectors.two_factor_required_for(user):
         raise ServiceError("Two-factor authentication is required for your role and cannot be turned off.",
-                           code="two_factor_required", status_code=status.HTTP_403_FORBIDDEN)
+                           code="two_factor_required", status_code=FORBIDDEN)
     with transaction.atomic():
         _check_second_factor(user, code)
         TotpDevice.objects.filter(user=user).delete()
@@ -402,7 +403,7 @@ def _send_on_commit(subject: str, body: str, to: list[str]) -> None:
 def certificate_submit(*, user: User, number: str, upload: Any, request: Any) -> MedicalCertificate:
     if user.role != Role.HEALTH_PROFESSIONAL:
         raise ServiceError("Only health professionals submit medical certificates.", code="permission_denied",
-                           status_code=status.HTTP_403_FORBIDDEN)
+                           status_code=FORBIDDEN)
     data, content_type = read_certificate_upload(upload)
     with transaction.atomic():
         certificate = MedicalCertificate.objects.create(
@@ -453,7 +454,7 @@ def _decide(certificate: MedicalCertificate, actor: User) -> MedicalCertificate:
                            status_code=status.HTTP_409_CONFLICT)
     if locked.user_id == actor.pk:
         raise ServiceError("You cannot decide on your own certificate.", code="permission_denied",
-                           status_code=status.HTTP_403_FORBIDDEN)
+                           status_code=FORBIDDEN)
     return locked
 
 
@@ -472,10 +473,12 @@ def certificate_approve(*, certificate: MedicalCertificate, actor: User, request
     return certificate
 
 
-def certificate_reject(*, certificate: MedicalCertificate, actor: User, reason: str, request: Any) -> MedicalCertificate:
+def certificate_reject(*, certificate: MedicalCertificate, actor: User, reason: str,
+                       request: Any) -> MedicalCertificate:
     with transaction.atomic():
         certificate = _decide(certificate, actor)
-        certificate.status, certificate.decided_by, certificate.decided_at = CertificateStatus.REJECTED, actor, timezone.now()
+        certificate.status, certificate.decided_by = CertificateStatus.REJECTED, actor
+        certificate.decided_at = timezone.now()
         certificate.rejection_reason = reason
         certificate.save(update_fields=["status", "decided_by", "decided_at", "rejection_reason"])
         record_event("certificate.reject", actor=actor, request=request, target_type="certificate",
@@ -495,7 +498,8 @@ def certificate_download_record(*, certificate: MedicalCertificate, actor: User,
 def social_user_create(*, email: str, full_name: str, provider: str) -> User:
     try:
         with transaction.atomic():
-            user = User.objects.create_user(email=email, password=None, role=Role.RESEARCHER, full_name=full_name or None)
+            user = User.objects.create_user(email=email, password=None, role=Role.RESEARCHER,
+                                            full_name=full_name or None)
             record_event("auth.signup", target_type="user", target_id=user.pk, details={"method": provider})
     except IntegrityError:
         raise ServiceError("An account with this e-mail address already exists.", code="conflict") from None

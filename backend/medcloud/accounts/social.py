@@ -23,7 +23,6 @@ from medcloud.audit.services import record_event
 
 from . import selectors, services
 
-
 UNVERIFIED = "did not confirm an e-mail address for this account: sign up with your e-mail address and a password."
 
 
@@ -58,7 +57,7 @@ class GoogleOAuth2(_EndpointOverride, _GoogleOAuth2):
         self.validate_email_verified(response)
         return response
 
-    def validate_email_verified(self, response: dict[str, Any] | None) -> None:
+    def validate_email_verified(self, response: Any, *, stage: Any = "user_info") -> None:
         if not (response and self.email_verified(response)):
             raise UnverifiedEmail(self)
 
@@ -75,7 +74,8 @@ class GithubOAuth2(_EndpointOverride, _GithubOAuth2):
     @staticmethod
     def email_verified(response: dict[str, Any]) -> bool:
         email = response.get("email")
-        return any(isinstance(e, dict) and e.get("email") == email and e.get("verified") for e in response.get("emails", []))
+        emails = response.get("emails", [])
+        return any(isinstance(e, dict) and e.get("email") == email and e.get("verified") for e in emails)
 
 
 class FacebookOAuth2(_EndpointOverride, _FacebookOAuth2):
@@ -121,7 +121,8 @@ def create_user(backend: Any, details: dict[str, Any], user: Any = None, *args: 
         return {"is_new": False}
     email = (details.get("email") or "").strip().lower()
     full_name = details.get("fullname") or " ".join(filter(None, [details.get("first_name"), details.get("last_name")]))
-    return {"is_new": True, "user": services.social_user_create(email=email, full_name=full_name, provider=backend.name)}
+    user = services.social_user_create(email=email, full_name=full_name, provider=backend.name)
+    return {"is_new": True, "user": user}
 
 
 def social_login_result(user: Any, request: Any) -> dict[str, Any]:

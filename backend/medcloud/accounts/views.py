@@ -32,7 +32,13 @@ from . import serializers as s
 from .authentication import plain_token_error
 from .models import ApiToken, MedicalCertificate
 from .permissions import CanAccessPatientData, IsAdmin, IsHealthProfessional, IsInteractiveSession, IsResearcher
-from .throttling import EmailRateThrottle, LoginRateThrottle, SignUpRateThrottle, TokenRateThrottle, TwoFactorRateThrottle
+from .throttling import (
+    EmailRateThrottle,
+    LoginRateThrottle,
+    SignUpRateThrottle,
+    TokenRateThrottle,
+    TwoFactorRateThrottle,
+)
 
 
 def _login_payload(result: services.LoginResult) -> dict:
@@ -165,14 +171,14 @@ class _PlainTokenErrors:
 
 @extend_schema(summary="A new access token (and a new refresh token: the old one stops working)")
 class RefreshView(_PlainTokenErrors, TokenRefreshView):
-    authentication_classes: list = []
-    throttle_classes = [TokenRateThrottle]
+    authentication_classes = ()
+    throttle_classes = (TokenRateThrottle,)
 
 
 @extend_schema(summary="Whether a token is valid (and not revoked)")
 class VerifyView(_PlainTokenErrors, TokenVerifyView):
-    authentication_classes: list = []
-    throttle_classes = [TokenRateThrottle]
+    authentication_classes = ()
+    throttle_classes = (TokenRateThrottle,)
 
 
 class LogoutView(APIView):

@@ -174,6 +174,7 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "ENUM_NAME_OVERRIDES": {"UserRoleEnum": "medcloud.accounts.models.Role"},
 }
 
 CELERY_BROKER_URL = REDIS_URL

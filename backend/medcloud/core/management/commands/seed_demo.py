@@ -6,6 +6,7 @@ import os
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
 
 DEMO_USERS = [
     ("admin@medcloud.local", "admin", ""),
@@ -38,6 +39,9 @@ class Command(BaseCommand):
             if role == "admin":
                 User.objects.create_superuser(email, password)
             else:
-                User.objects.create_user(email, password, role=role, clinical_role=clinical_role)
+                # Demo health professionals come with their certificate already validated.
+                verified_at = timezone.now() if role == "health_professional" else None
+                User.objects.create_user(email, password, role=role, clinical_role=clinical_role,
+                                         clinical_verified_at=verified_at)
             created += 1
         self.stdout.write(f"demo data: {created} account(s) created")

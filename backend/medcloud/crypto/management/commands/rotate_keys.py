@@ -10,8 +10,11 @@ Readers keep working throughout: old keys stay readable until no value uses them
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.core.management.base import BaseCommand
 from django.db import transaction
+from django.utils import timezone
 
 from medcloud.crypto import keyring
 from medcloud.crypto.fields import encrypted_fields
@@ -40,8 +43,9 @@ class Command(BaseCommand):
             retired = retire_unused_keys()
             self.stdout.write(f"retired {len(retired)} data key(s): {', '.join(retired) or '-'}")
             if DataKey.objects.filter(is_primary=False).exists():
-                self.stdout.write(f"kept demoted keys still in use or demoted less than {retire_grace_seconds():.0f} s "
-                                  "ago (other processes may still seal with them): run --retire again later")
+                grace = retire_grace_seconds()
+                self.stdout.write(f"kept demoted keys still in use or demoted less than {grace:.0f} s ago "
+                                  "(other processes may still seal with them): run --retire again later")
 
 
 def rewrap_data_keys() -> int:
@@ -97,11 +101,25 @@ def keys_in_use() -> set[str]:
     return used
 
 
+def retire_grace_seconds() -> float:
+    """A demoted key may still be sealing new values in processes that have not yet re-read the primary key
+    (keyring.refresh_seconds()): it is retired only once every process has moved on."""
+    return 3 * keyring.refresh_seconds()
+
+
+def demoted_long_enough(key: DataKey, keys: list[DataKey], now: datetime) -> bool:
+    """A key is demoted when the next one is created (keyring.create_primary_key)."""
+    successors = [k.created_at for k in keys if k.created_at > key.created_at]
+    return bool(successors) and (now - min(successors)).total_seconds() >= retire_grace_seconds()
+
+
 def retire_unused_keys() -> list[str]:
     with transaction.atomic():
+        keys = list(DataKey.objects.select_for_update().order_by("created_at"))
         used = keys_in_use()
-        unused = DataKey.objects.filter(is_primary=False).exclude(key_id__in=used)
-        retired = list(unused.values_list("key_id", flat=True))
+        now = timezone.now()
+        retired = [k.key_id for k in keys
+                   if not k.is_primary and k.key_id not in used and demoted_long_enough(k, keys, now)]
         DataKey.objects.filter(key_id__in=retired).delete()
     keyring.keyring.reset()
     return retired
