@@ -151,3 +151,42 @@ def test_deny_by_default_and_role_permissions(auth_server) -> None:
         assert events.status_code == 200
         assert any(e["actor"] == researcher.pk for e in events.json()["results"])
         assert client.get("/api/auth/users/", headers=bearer(admin_access)).status_code == 200
+
+
+def test_password_change_signs_out_every_session(auth_server) -> None:
+    user = make_user()
+    with auth_server.client() as client:
+        first, second = sign_in(client, user.email), sign_in(client, user.email)
+        changed = client.post("/api/auth/users/set_password/", headers=bearer(first["access"]),
+                              json={"current_password": PASSWORD, "new_password": "Brand-New-Passphrase-31"})
+        assert changed.status_code == 204, changed.text
+        for tokens in (first, second):
+            assert_error(client.post("/api/auth/jwt/refresh/", json={"refresh": tokens["refresh"]}), 401,
+                         "token_not_valid", "blacklisted")
+        assert sign_in(client, user.email, "Brand-New-Passphrase-31")["access"]
+
+
+def test_admin_changes_roles_and_deactivates_accounts(auth_server) -> None:
+    admin, user = make_user(role="admin"), make_user()
+    with auth_server.client() as client:
+        admin_access = sign_in(client, admin.email)["access"]
+        user_tokens = sign_in(client, user.email)
+        path = f"/api/auth/admin/users/{user.pk}/"
+        assert_error(client.patch(path, headers=bearer(user_tokens["access"]), json={"role": "admin"}), 403,
+                     "permission_denied", "Only administrators")
+        assert "clinical_role" in assert_error(
+            client.patch(path, headers=bearer(admin_access), json={"role": "health_professional"}), 400)["details"]
+        promoted = client.patch(path, headers=bearer(admin_access),
+                                json={"role": "health_professional", "clinical_role": "specialist"})
+        assert promoted.status_code == 200
+        assert promoted.json()["role"] == "health_professional" and promoted.json()["is_clinically_verified"] is False
+        # Now a pending health professional: no patient data until a certificate is approved.
+        assert_error(client.get("/api/auth/me/patient-access/", headers=bearer(user_tokens["access"])), 403)
+
+        assert client.patch(path, headers=bearer(admin_access), json={"is_active": False}).json()["is_active"] is False
+        assert_error(client.get("/api/auth/users/me/", headers=bearer(user_tokens["access"])), 401)
+        assert_error(client.post("/api/auth/jwt/refresh/", json={"refresh": user_tokens["refresh"]}), 401)
+        assert_error(client.post("/api/auth/jwt/create/", json={"email": user.email, "password": PASSWORD}), 401,
+                     "authentication_failed")
+        assert_error(client.patch(f"/api/auth/admin/users/{admin.pk}/", headers=bearer(admin_access),
+                                  json={"is_active": False}), 403, "permission_denied")

@@ -198,6 +198,18 @@ class RejectInput(serializers.Serializer):
     reason = serializers.CharField(max_length=2000)
 
 
+class AdminUserInput(serializers.Serializer):
+    role = serializers.ChoiceField(choices=Role.choices, required=False)
+    clinical_role = serializers.ChoiceField(choices=ClinicalRole.choices, required=False)
+    is_active = serializers.BooleanField(required=False)
+
+
+class AdminUserOutput(UserOutput):
+    class Meta(UserOutput.Meta):
+        fields = [*UserOutput.Meta.fields, "is_active"]
+        read_only_fields = fields
+
+
 class ProviderOutput(serializers.Serializer):
     name = serializers.CharField()
     label = serializers.CharField()

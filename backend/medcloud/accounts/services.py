@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import logging
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -43,6 +44,8 @@ from .models import (
     TwoFactorPolicy,
     User,
 )
+
+logger = logging.getLogger(__name__)
 
 GENERIC_LOGIN_FAILURE = "Unable to sign in with the given credentials."
 LOCKED_OUT = "Too many failed sign-in attempts. Try again later."
@@ -395,9 +398,17 @@ def read_certificate_upload(upload: Any) -> tuple[bytes, str]:
     return data, content_type
 
 
+def _send(subject: str, body: str, to: list[str]) -> None:
+    """Send a notification; a mail server that is down is logged (without addresses), never a failed request."""
+    try:
+        send_mail(subject, body, None, to, fail_silently=False)
+    except Exception:  # noqa: BLE001
+        logger.warning("could not send the e-mail %r to %d recipient(s)", subject, len(to), exc_info=True)
+
+
 def _send_on_commit(subject: str, body: str, to: list[str]) -> None:
     if to:
-        transaction.on_commit(lambda: send_mail(subject, body, None, to, fail_silently=False))
+        transaction.on_commit(lambda: _send(subject, body, to))
 
 
 def certificate_submit(*, user: User, number: str, upload: Any, request: Any) -> MedicalCertificate:
@@ -441,10 +452,9 @@ def signup_for_existing_email(*, user: User, request: Any) -> None:
     """Someone signed up with an address that has an account: tell its owner, tell the caller nothing."""
     record_event("auth.signup", request=request, target_type="user", target_id=user.pk, outcome=Outcome.FAILURE,
                  details={"reason": "email_taken"})
-    send_mail("MedCloud: sign-up attempt",
-              "Someone tried to create a MedCloud account with this address, which already has one. "
-              "If it was you, sign in or reset your password; otherwise ignore this message.",
-              None, [user.email])
+    _send("MedCloud: sign-up attempt",
+          "Someone tried to create a MedCloud account with this address, which already has one. "
+          "If it was you, sign in or reset your password; otherwise ignore this message.", [user.email])
 
 
 def _decide(certificate: MedicalCertificate, actor: User) -> MedicalCertificate:
@@ -503,4 +513,36 @@ def social_user_create(*, email: str, full_name: str, provider: str) -> User:
             record_event("auth.signup", target_type="user", target_id=user.pk, details={"method": provider})
     except IntegrityError:
         raise ServiceError("An account with this e-mail address already exists.", code="conflict") from None
+    return user
+
+
+def user_update_by_admin(*, user: User, actor: User, request: Any, role: str | None = None,
+                         clinical_role: str | None = None, is_active: bool | None = None) -> User:
+    """An admin changes a user's role, clinical role or active state. Deactivation signs the user out."""
+    if user.pk == actor.pk and (is_active is False or (role is not None and role != Role.ADMIN)):
+        raise ServiceError("You cannot demote or deactivate your own account.", code="permission_denied",
+                           status_code=FORBIDDEN)
+    changes: dict[str, Any] = {}
+    if role is not None and role != user.role:
+        changes["role"] = role
+        if role != Role.HEALTH_PROFESSIONAL:
+            changes["clinical_role"] = ""
+    if clinical_role is not None and (changes.get("role", user.role) == Role.HEALTH_PROFESSIONAL):
+        changes["clinical_role"] = clinical_role
+    if changes.get("role", user.role) == Role.HEALTH_PROFESSIONAL and not changes.get("clinical_role",
+                                                                                      user.clinical_role):
+        raise ServiceError("A health professional needs a clinical role.", code="invalid",
+                           details={"clinical_role": ["required for health professionals"]})
+    if is_active is not None and is_active != user.is_active:
+        changes["is_active"] = is_active
+    if not changes:
+        return user
+    with transaction.atomic():
+        for name, value in changes.items():
+            setattr(user, name, value)
+        user.save(update_fields=list(changes))
+        if changes.get("is_active") is False:
+            sessions_revoke_all(user=user)
+        record_event("auth.user.update", actor=actor, request=request, target_type="user", target_id=user.pk,
+                     details={k: v for k, v in changes.items()})
     return user

@@ -24,6 +24,7 @@ urlpatterns = [
     path("providers/", views.ProvidersView.as_view(), name="social-providers"),
     re_path(r"^o/(?P<provider>[a-z0-9-]+)/$", views.ProviderAuthView.as_view(), name="provider-auth"),
     path("certificates/", views.CertificateListView.as_view(), name="certificates"),
+    path("admin/users/<int:user_id>/", views.AdminUserView.as_view(), name="admin-user"),
     path("admin/2fa-policy/", views.TwoFactorPolicyView.as_view(), name="2fa-policy"),
     path("admin/certificates/", views.CertificateQueueView.as_view(), name="certificate-queue"),
     path("admin/certificates/<int:certificate_id>/", views.CertificateDetailView.as_view(), name="certificate"),

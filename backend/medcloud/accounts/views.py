@@ -30,7 +30,7 @@ from medcloud.core.errors import ServiceError
 from . import selectors, services
 from . import serializers as s
 from .authentication import plain_token_error
-from .models import ApiToken, MedicalCertificate
+from .models import ApiToken, MedicalCertificate, User
 from .permissions import CanAccessPatientData, IsAdmin, IsHealthProfessional, IsInteractiveSession, IsResearcher
 from .throttling import (
     EmailRateThrottle,
@@ -318,6 +318,19 @@ class TwoFactorPolicyView(APIView):
         data.is_valid(raise_exception=True)
         services.two_factor_policy_set(actor=request.user, request=request, **data.validated_data)
         return Response(selectors.two_factor_policies())
+
+
+class AdminUserView(APIView):
+    permission_classes = [IsAuthenticated, IsAdmin, IsInteractiveSession]
+
+    @extend_schema(request=s.AdminUserInput, responses={200: s.AdminUserOutput},
+                   summary="Change a user's role, clinical role or active state (admins; deactivation signs out)")
+    def patch(self, request: Request, user_id: int) -> Response:
+        data = s.AdminUserInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = get_object_or_404(User.objects.all(), pk=user_id)
+        user = services.user_update_by_admin(user=user, actor=request.user, request=request, **data.validated_data)
+        return Response(s.AdminUserOutput(user).data)
 
 
 # --- Social sign-in --------------------------------------------------------------------------------------------
