@@ -1,13 +1,25 @@
 """Per-client-address throttles of the sign-in endpoints, on the Redis cache (rates in settings/auth.py).
 
-The client address is REMOTE_ADDR only: DRF's default identity trusts X-Forwarded-For when no proxy count is
-configured, which would let a client pick a fresh identity for every request.
+The client address is REMOTE_ADDR, or, behind MEDCLOUD_NUM_PROXIES trusted reverse proxies (nginx in the
+containers), the address the outermost of them saw in X-Forwarded-For. DRF's default identity trusts the whole
+X-Forwarded-For header when no proxy count is configured, which would let a client pick a fresh identity for
+every request.
 """
 
 from __future__ import annotations
 
 from django.conf import settings
 from rest_framework.throttling import SimpleRateThrottle
+
+
+def client_address(request) -> str:
+    proxies = settings.MEDCLOUD_NUM_PROXIES
+    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+    if proxies > 0 and forwarded:
+        hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
+        if hops:
+            return hops[-min(proxies, len(hops))]
+    return request.META.get("REMOTE_ADDR", "")
 
 
 class _AuthThrottle(SimpleRateThrottle):
@@ -17,7 +29,7 @@ class _AuthThrottle(SimpleRateThrottle):
         return settings.MEDCLOUD_THROTTLE_RATES[self.scope]
 
     def get_ident(self, request) -> str:
-        return request.META.get("REMOTE_ADDR", "")
+        return client_address(request)
 
     def get_cache_key(self, request, view) -> str:
         return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}

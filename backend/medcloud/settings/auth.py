@@ -108,6 +108,9 @@ MEDCLOUD_2FA_CHALLENGE_SECONDS = int(_env("MEDCLOUD_2FA_CHALLENGE_SECONDS", "300
 # that address is locked for the window, whether or not it has an account (nothing to enumerate).
 MEDCLOUD_LOCKOUT_THRESHOLD = int(_env("MEDCLOUD_LOCKOUT_THRESHOLD", "5"))
 MEDCLOUD_LOCKOUT_SECONDS = int(_env("MEDCLOUD_LOCKOUT_SECONDS", "900"))
+# Trusted reverse proxies in front of the web server (1 behind the containers' nginx): the client address of the
+# throttles is then taken from X-Forwarded-For, as the outermost trusted proxy saw it. 0: REMOTE_ADDR.
+MEDCLOUD_NUM_PROXIES = int(_env("MEDCLOUD_NUM_PROXIES", "0"))
 # Per-client-address rates (DRF throttles on the Redis cache).
 MEDCLOUD_THROTTLE_RATES = {
     "auth_login": _env("MEDCLOUD_THROTTLE_LOGIN", "30/min"),
