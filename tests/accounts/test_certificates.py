@@ -114,6 +114,8 @@ def test_rejection_with_a_reason_is_mailed_and_a_new_certificate_can_follow(auth
                             files={"file": ("new.jpg", b"\xff\xd8\xff\xe0" + b"\x00" * 64, "image/jpeg")})
         assert again.status_code == 201 and again.json()["status"] == "pending"
         assert again.json()["content_type"] == "image/jpeg"
+        assert_error(client.post("/api/auth/certificates/", headers=bearer(access), data={"number": "REG-3"},
+                                 files={"file": ("b.pdf", pdf("b"), "application/pdf")}), 409, "already_pending")
         rejected_queue = client.get("/api/auth/admin/certificates/?status=rejected", headers=bearer(admin_access))
         assert entry["id"] in [c["id"] for c in rejected_queue.json()]
 

@@ -417,6 +417,10 @@ def certificate_submit(*, user: User, number: str, upload: Any, request: Any) ->
                            status_code=FORBIDDEN)
     data, content_type = read_certificate_upload(upload)
     with transaction.atomic():
+        User.objects.select_for_update().filter(pk=user.pk).first()  # one submission at a time per user
+        if MedicalCertificate.objects.filter(user=user, status=CertificateStatus.PENDING).exists():
+            raise ServiceError("A certificate of yours already awaits validation.", code="already_pending",
+                               status_code=status.HTTP_409_CONFLICT)
         certificate = MedicalCertificate.objects.create(
             user=user, number=number.strip(), file=data, file_name=(getattr(upload, "name", "") or "certificate")[:200],
             content_type=content_type, size=len(data),
