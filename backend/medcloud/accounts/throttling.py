@@ -11,15 +11,9 @@ from __future__ import annotations
 from django.conf import settings
 from rest_framework.throttling import SimpleRateThrottle
 
+from medcloud.core.net import client_address
 
-def client_address(request) -> str:
-    proxies = settings.MEDCLOUD_NUM_PROXIES
-    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
-    if proxies > 0 and forwarded:
-        hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
-        if hops:
-            return hops[-min(proxies, len(hops))]
-    return request.META.get("REMOTE_ADDR", "")
+__all__ = ["client_address"]
 
 
 class _AuthThrottle(SimpleRateThrottle):

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from medcloud.core.net import client_address
+
 from .models import AuditEvent, Outcome
 
 
 def client_ip(request: Any) -> str | None:
     if request is None:
         return None
-    return request.META.get("REMOTE_ADDR") or None
+    return client_address(request) or None
 
 
 def record_event(action: str, *, actor: Any = None, request: Any = None, target_type: str = "",

@@ -29,7 +29,7 @@ class AuditFilterInput(serializers.Serializer):
 
 @extend_schema(parameters=[AuditFilterInput], summary="The audit log (admins only), newest first")
 class AuditEventListView(ListAPIView):
-    permission_classes = [IsAuthenticated & IsAdmin]
+    permission_classes = [IsAuthenticated, IsAdmin]  # a list, so that IsAdmin's message reaches the caller
     serializer_class = AuditEventOutput
 
     def get_queryset(self):
