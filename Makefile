@@ -8,7 +8,7 @@ export PATH := $(CURDIR)/.venv/bin:$(PATH)
 export PYTHONPATH := $(CURDIR)/backend
 
 .PHONY: help run test install system-deps python-deps frontend services-start services-stop lint typecheck \
-        train evaluate benchmark-ai schema clean
+        train evaluate benchmark-ai benchmark-pacs schema clean
 
 help:
 	@echo "make run       install what is missing, start the whole stack (https://localhost:8443)"
@@ -64,6 +64,10 @@ evaluate: python-deps
 
 benchmark-ai: python-deps
 	$(PY) -m medcloud.ai benchmark --model $(MODEL)
+
+benchmark-pacs: python-deps
+	@python3 scripts/ensure_env.py && scripts/services.sh start >/dev/null
+	$(PY) -m medcloud.pacs.bench
 
 clean:
 	scripts/services.sh stop || true

@@ -46,7 +46,8 @@ def _sees(client, user, study: dict, series, sop_uid: str) -> dict[str, bool]:
     assert listing.status_code == 200, listing.text
     seen["api list"] = any(s["id"] == study["id"] for s in listing.json()["results"])
     seen["api detail"] = client.get(f"/api/pacs/studies/{study['id']}/", headers=headers).status_code == 200
-    seen["api token"] = client.post(f"/api/pacs/studies/{study['id']}/viewer-token/", headers=headers).status_code == 201
+    minted = client.post(f"/api/pacs/studies/{study['id']}/viewer-token/", headers=headers)
+    seen["api token"] = minted.status_code == 201
     qido = client.get("/dicom-web/studies", headers=headers)
     assert qido.status_code == 200, qido.text
     seen["qido studies"] = any(r["0020000D"]["Value"][0] == study["study_instance_uid"] for r in qido.json())
@@ -119,7 +120,8 @@ def test_study_invisible_until_shared_visible_after_and_invisible_after_revoke(c
 def test_viewer_token_reads_its_study_only(client, make_user, series_factory):
     owner = make_user("health_professional", clinical_role="radiologist")
     first, second = series_factory(count=2), series_factory(count=2)
-    study1, study2 = _upload(client, owner, first), _upload(client, owner, second)
+    study1 = _upload(client, owner, first)
+    _upload(client, owner, second)
     minted = client.post(f"/api/pacs/studies/{study1['id']}/viewer-token/", headers=bearer(owner))
     assert minted.status_code == 201, minted.text
     token = minted.json()["token"]
@@ -133,7 +135,8 @@ def test_viewer_token_reads_its_study_only(client, make_user, series_factory):
     assert client.get(other, headers={"Authorization": f"Bearer {token}"}).status_code == 404
     listing = client.get("/dicom-web/studies", params={"token": token})
     assert [r["0020000D"]["Value"][0] for r in listing.json()] == [first.study_uid]
-    assert client.get("/dicom-web/series", params={"StudyInstanceUID": second.study_uid, "token": token}).status_code == 404
+    other_series = client.get("/dicom-web/series", params={"StudyInstanceUID": second.study_uid, "token": token})
+    assert other_series.status_code == 404
     # Not a credential for the REST API, not for storing, and not when tampered with.
     assert client.get("/api/pacs/studies/", headers={"Authorization": f"Bearer {token}"}).status_code == 401
     body, content_type = stow_body(first.files[:1])
@@ -173,7 +176,8 @@ def test_no_credentials_and_pending_professionals_get_nothing(client, make_user,
         refused = client.get(path, headers=bearer(pending))
         assert refused.status_code == 403, (path, refused.status_code)
         assert "certificate" in refused.json()["error"]["message"]
-    assert client.get(f"/dicom-web/studies/{uid}/metadata", headers={"Authorization": "Bearer nonsense"}).status_code == 401
+    nonsense = client.get(f"/dicom-web/studies/{uid}/metadata", headers={"Authorization": "Bearer nonsense"})
+    assert nonsense.status_code == 401
 
 
 def test_groups_invite_remove_leave(client, make_user):
@@ -182,7 +186,8 @@ def test_groups_invite_remove_leave(client, make_user):
     manager, member, outsider = make_user("researcher"), make_user("researcher"), make_user("researcher")
     group = client.post("/api/groups/", headers=bearer(manager), json={"name": "MRI readers"}).json()
     gid = group["id"]
-    assert client.post(f"/api/groups/{gid}/members/", headers=bearer(manager), json={"email": member.email}).status_code == 201
+    invite = {"email": member.email}
+    assert client.post(f"/api/groups/{gid}/members/", headers=bearer(manager), json=invite).status_code == 201
     # Members cannot invite; outsiders cannot even see the group.
     assert client.post(f"/api/groups/{gid}/members/", headers=bearer(member),
                        json={"email": outsider.email}).status_code == 403
@@ -190,9 +195,9 @@ def test_groups_invite_remove_leave(client, make_user):
     assert [g["id"] for g in client.get("/api/groups/", headers=bearer(member)).json()] == [gid]
     assert client.post(f"/api/groups/{gid}/leave/", headers=bearer(member)).status_code == 204
     assert client.get("/api/groups/", headers=bearer(member)).json() == []
-    assert client.post(f"/api/groups/{gid}/members/", headers=bearer(manager), json={"email": member.email}).status_code == 201
+    assert client.post(f"/api/groups/{gid}/members/", headers=bearer(manager), json=invite).status_code == 201
     assert client.delete(f"/api/groups/{gid}/members/{member.pk}/", headers=bearer(manager)).status_code == 204
     members = client.get(f"/api/groups/{gid}/", headers=bearer(manager)).json()["members"]
     assert [m["user"] for m in members] == [manager.pk]
-    assert set(AuditEvent.objects.filter(target_type="group", target_id=str(gid)).values_list("action", flat=True)) == {
-        "group.create", "group.invite", "group.leave", "group.remove"}
+    actions = set(AuditEvent.objects.filter(target_type="group", target_id=str(gid)).values_list("action", flat=True))
+    assert actions == {"group.create", "group.invite", "group.leave", "group.remove"}

@@ -151,10 +151,11 @@ def test_bad_inputs_are_refused_naming_the_file_and_leave_no_trace(client, make_
 
     stow, content_type = stow_body(series.files[:2])
     bad_part = stow.replace(b"Content-Type: application/dicom", b"Content-Type: text/plain", 1)
-    response = client.post("/dicom-web/studies", content=bad_part, headers={**bearer(user), "Content-Type": content_type})
+    stow_headers = {**bearer(user), "Content-Type": content_type}
+    response = client.post("/dicom-web/studies", content=bad_part, headers=stow_headers)
     assert response.status_code == 415 and response.json()["error"]["details"]["file"] == "part 1"
     truncated = stow[: len(stow) // 2]
-    response = client.post("/dicom-web/studies", content=truncated, headers={**bearer(user), "Content-Type": content_type})
+    response = client.post("/dicom-web/studies", content=truncated, headers=stow_headers)
     assert response.status_code == 400, response.text
     assert db_counts() == before
     assert not orthanc_has_study(orthanc, series.study_uid)

@@ -170,9 +170,6 @@ def parse_instance(path: Path, name: str) -> ParsedInstance:
     except Exception as exc:  # noqa: BLE001 - pydicom raises many kinds of errors on corrupt input
         raise InvalidInstance(f"corrupt DICOM file ({exc.__class__.__name__})") from exc
     try:
-        ds.file_meta.get("TransferSyntaxUID")
-        for elem in ds.iterall():  # force every element to be decoded: corrupt values fail here
-            _ = elem.value
         required = {}
         for keyword in ("SOPInstanceUID", "SOPClassUID", "StudyInstanceUID", "SeriesInstanceUID"):
             value = _text(ds, keyword)
@@ -211,14 +208,105 @@ def parse_instance(path: Path, name: str) -> ParsedInstance:
         raise InvalidInstance(f"corrupt DICOM file ({exc.__class__.__name__})") from exc
 
 
+LONG_HEADER_VRS = {"OB", "OD", "OF", "OL", "OV", "OW", "SQ", "UC", "UN", "UR", "UT"}
+
+
 def deidentify_file(path: Path, pseudonym: str) -> bytes:
     """The file's bytes as Orthanc will store them: PHI emptied, patient name and ID replaced by the pseudonym.
-    Pixel data and every other attribute are written back unchanged (no re-encoding of the image)."""
-    ds = pydicom.dcmread(path)
+
+    Only the protected elements are re-encoded and spliced into the original bytes; everything else (pixel
+    data included) is copied byte for byte. Files this cannot handle safely (implicit big endian, deflated,
+    group lengths, undefined-length sequences to empty, missing PatientName/PatientID) take the slower path:
+    pydicom rewrites the whole dataset.
+    """
+    data = path.read_bytes()
+    spliced = _splice_deidentified(data, pseudonym)
+    if spliced is not None:
+        return spliced
+    ds = pydicom.dcmread(io.BytesIO(data), defer_size=4096)
     deidentify_dataset(ds, pseudonym)
     out = io.BytesIO()
     ds.save_as(out, enforce_file_format=True)
     return out.getvalue()
+
+
+def _top_level_offsets(data: bytes, implicit: bool, last_tag: int) -> dict[int, tuple[int, int, str]] | None:
+    """(start, end, VR) of every top-level element up to `last_tag`, read from the bytes themselves."""
+    from pydicom.filereader import data_element_generator
+
+    if data[128:132] != b"DICM":
+        return None
+    meta_length = int.from_bytes(data[140:144], "little") if data[132:136] == b"\x02\x00\x00\x00" else None
+    if meta_length is None:
+        return None
+    stream = io.BytesIO(data)
+    stream.seek(144 + meta_length)
+    offsets = {}
+    try:
+        for raw in data_element_generator(stream, implicit, True, stop_when=lambda tag, vr, length: tag > last_tag,
+                                          defer_size=256):
+            if raw.length == 0xFFFFFFFF:
+                end = stream.tell()
+            else:
+                end = raw.value_tell + raw.length
+            vr = raw.VR or pydicom.datadict.dictionary_VR(raw.tag)
+            header = 8 if implicit or vr not in LONG_HEADER_VRS else 12
+            offsets[int(raw.tag)] = (raw.value_tell - header, end, vr)
+            if raw.length == 0xFFFFFFFF and raw.tag in (0x00101002,):
+                return None  # an undefined-length sequence to replace: let pydicom rewrite the dataset
+    except Exception:  # noqa: BLE001 - unusual encodings: take the slow, safe path
+        return None
+    return offsets
+
+
+def _splice_deidentified(data: bytes, pseudonym: str) -> bytes | None:
+    ds = pydicom.dcmread(io.BytesIO(data))
+    if not all(Tag(int(k, 16)) in ds for k in PSEUDONYMISED_TAGS):
+        return None
+    replacements: dict[int, Any] = {}
+    for key in (*STUDY_PHI_TAGS, *SERIES_PHI_TAGS):
+        tag = int(key, 16)
+        if Tag(tag) in ds:
+            replacements[tag] = pseudonym if key in PSEUDONYMISED_TAGS else None
+    return splice_elements(data, ds, replacements)
+
+
+def splice_elements(data: bytes, ds: Dataset, replacements: dict[int, Any]) -> bytes | None:
+    """`data` with the top-level elements in `replacements` (tag -> new value, or a DataElement) re-encoded
+    in place; every other byte is kept. None when it cannot be done safely (the caller then rewrites the
+    whole dataset with pydicom): an element missing, an undefined-length one, a group length to maintain,
+    a big-endian or deflated transfer syntax."""
+    from pydicom.filebase import DicomBytesIO
+    from pydicom.filewriter import write_data_element
+
+    syntax = ds.file_meta.get("TransferSyntaxUID")
+    if syntax is None or not syntax.is_little_endian or syntax.is_deflated:
+        return None
+    implicit = syntax.is_implicit_VR
+    if any(Tag(g << 16) in ds for g in {t >> 16 for t in replacements}):  # group lengths would go stale
+        return None
+    offsets = _top_level_offsets(data, implicit, max(replacements, default=0))
+    if offsets is None:
+        return None
+    pieces, cursor = [], 0
+    for tag in sorted(replacements):
+        if tag not in offsets:
+            return None
+        start, end, vr = offsets[tag]
+        if start < cursor or end > len(data):
+            return None
+        value = replacements[tag]
+        if isinstance(value, DataElement):
+            element = value
+        else:
+            element = DataElement(tag, vr, [] if vr == "SQ" and value is None else value)
+        buffer = DicomBytesIO()
+        buffer.is_little_endian, buffer.is_implicit_VR = True, implicit
+        write_data_element(buffer, element)
+        pieces += [data[cursor:start], buffer.getvalue()]
+        cursor = end
+    pieces.append(data[cursor:])
+    return b"".join(pieces)
 
 
 def deidentify_dataset(ds: Dataset, pseudonym: str) -> None:
@@ -249,10 +337,23 @@ def restore_dataset(ds: Dataset, phi: dict[str, Any]) -> None:
         ds[tag] = restored
 
 
-def restore_instance_bytes(data: bytes, phi: dict[str, Any]) -> bytes:
+def restore_instance_bytes(data: bytes, study_phi: dict[str, Any],
+                           series_phi: dict[str, dict[str, Any]]) -> bytes:
+    """A stored (pseudonymised) instance with its original PHI put back, spliced into the bytes when possible."""
+    ds = pydicom.dcmread(io.BytesIO(data), defer_size=4096)
+    phi = {**study_phi, **series_phi.get(str(ds.get("SeriesInstanceUID", "")), {})}
     if not phi:
         return data
-    ds = pydicom.dcmread(io.BytesIO(data))
+    replacements: dict[int, Any] = {}
+    for key, element in phi.items():
+        try:
+            replacements[int(key, 16)] = DataElement.from_json(Dataset, key, element["vr"], element.get("Value"),
+                                                              "Value")
+        except Exception:  # noqa: BLE001,S112 - keep serving the pseudonymised value rather than failing
+            continue
+    spliced = splice_elements(data, ds, replacements)
+    if spliced is not None:
+        return spliced
     restore_dataset(ds, phi)
     out = io.BytesIO()
     ds.save_as(out, enforce_file_format=True)

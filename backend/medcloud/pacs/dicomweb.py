@@ -16,18 +16,18 @@ parameters; the public host reaches Orthanc in a `Forwarded: host=...;proto=...`
 from __future__ import annotations
 
 import asyncio
-import io
 import json
 import logging
 import re
 import secrets
+from collections import deque
 from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
-import pydicom
 from asgiref.sync import sync_to_async
 from django.core.cache import cache
+from django.db import InterfaceError, OperationalError, connection
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.middleware.csrf import CsrfViewMiddleware
 from django.views.decorators.csrf import csrf_exempt
@@ -39,7 +39,7 @@ from medcloud.core.orthanc import async_client
 
 from . import selectors
 from .auth import BadToken, Caller, authenticate_sync
-from .dicom import UID_RE, restore_dataset, restore_json
+from .dicom import UID_RE, restore_instance_bytes, restore_json
 from .jsonstream import JsonArraySplitter
 from .multipart import MultipartParser, boundary_of
 from .uploads import check_declared_size, upload_batch
@@ -50,9 +50,26 @@ SEGMENT_RE = re.compile(r"^[0-9A-Za-z.,_-]{1,128}$")
 QIDO_LEVELS = {"studies", "series", "instances"}
 STUDY_SUBRESOURCES = {"metadata", "rendered", "thumbnail", "series", "instances"}
 AUDIT_WINDOW_SECONDS = 600
+PIPELINE = 4  # whole instances being rewritten at once
+PIXEL_ONLY = {"frames", "bulk", "rendered", "thumbnail"}  # responses without any PHI attribute
 UID_LIST_MAX = 200
 
 _clients: dict[int, httpx.AsyncClient] = {}
+
+
+async def _db(fn: Any, *args: Any) -> Any:
+    """Run database work in a worker thread of the default pool (not Django's single "thread-sensitive"
+    thread, which would serialise every concurrent frame request). Each worker thread keeps its connection
+    between requests; a connection that broke (database restarted) is dropped and the call retried once."""
+
+    def call() -> Any:
+        try:
+            return fn(*args)
+        except (InterfaceError, OperationalError):
+            connection.close()
+            return fn(*args)
+
+    return await sync_to_async(call, thread_sensitive=False)()
 
 
 def _client() -> httpx.AsyncClient:
@@ -116,7 +133,8 @@ def _visible_uids(caller: Caller) -> list[str] | None:
     return list(selectors.studies_visible_to(caller.user).values_list("study_instance_uid", flat=True))
 
 
-def _audit_read(caller: Caller, request: HttpRequest, study_uid: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
+def _audit_read(caller: Caller, request: HttpRequest, study_uid: str,
+                carries_phi: bool = True) -> tuple[dict[str, Any], dict[str, Any]] | None:
     """Checks access to one study, writes the aggregated audit event, and returns the PHI to restore."""
     if caller.study_uid is not None and caller.study_uid != study_uid:
         return None
@@ -127,7 +145,7 @@ def _audit_read(caller: Caller, request: HttpRequest, study_uid: str) -> tuple[d
     if cache.add(key, 1, timeout=AUDIT_WINDOW_SECONDS):
         record_event("dicomweb.read", actor=caller.user, request=request, target_type="study", target_id=study.pk,
                      details={"via": caller.via, "window_seconds": AUDIT_WINDOW_SECONDS})
-    return selectors.phi_for_study(study)
+    return selectors.phi_for_study(study) if carries_phi else ({}, {})
 
 
 def _audit_search(caller: Caller, request: HttpRequest, count: int) -> None:
@@ -137,11 +155,21 @@ def _audit_search(caller: Caller, request: HttpRequest, count: int) -> None:
                      details={"via": caller.via, "results": count, "window_seconds": AUDIT_WINDOW_SECONDS})
 
 
-async def _authenticate(request: HttpRequest) -> Caller | HttpResponse:
+def _authenticate_and_read(request: HttpRequest, study_uid: str | None, carries_phi: bool) -> tuple[Any, Any]:
+    """One trip to the worker thread: who is calling and, when a study is named and the caller may read
+    patient data, the study's PHI (None when the caller may not see the study)."""
+    caller = authenticate_sync(request)
+    if caller is None or study_uid is None or not may_access_patient_data(caller.user):
+        return caller, None
+    return caller, _audit_read(caller, request, study_uid, carries_phi)
+
+
+async def _authenticate(request: HttpRequest, study_uid: str | None = None,
+                        carries_phi: bool = True) -> tuple[Caller | HttpResponse, Any]:
     try:
-        caller = await sync_to_async(authenticate_sync)(request)
+        caller, phi = await _db(_authenticate_and_read, request, study_uid, carries_phi)
     except BadToken as exc:
-        return _error(401, "not_authenticated", str(exc), WWW_Authenticate='Bearer realm="medcloud"')
+        return _error(401, "not_authenticated", str(exc), WWW_Authenticate='Bearer realm="medcloud"'), None
     if caller is None:
         user = await request.auser()
         if user is not None and user.is_authenticated:
@@ -152,21 +180,30 @@ async def _authenticate(request: HttpRequest) -> Caller | HttpResponse:
                     return _error(403, "csrf_failed", "CSRF check failed for a session-authenticated request.")
     if caller is None:
         return _error(401, "not_authenticated", "Authentication credentials were not provided.",
-                      WWW_Authenticate='Bearer realm="medcloud"')
+                      WWW_Authenticate='Bearer realm="medcloud"'), None
     if not may_access_patient_data(caller.user):
         return _error(403, "permission_denied", "Your account may not access patient data (a health "
-                      "professional's certificate must be approved first).")
-    return caller
+                      "professional's certificate must be approved first)."), None
+    if phi is None and study_uid is not None and caller.via == "session":
+        phi = await _db(_audit_read, caller, request, study_uid, carries_phi)
+    return caller, phi
 
 
 @csrf_exempt
 async def dicomweb_proxy(request: HttpRequest, path: str) -> HttpResponse:
-    caller = await _authenticate(request)
-    if isinstance(caller, HttpResponse):
-        return caller
     try:
         segments, study_uid = _parse_path(path)
     except ValueError:
+        segments, study_uid = [], None
+    if study_uid is None and segments[:1] in (["series"], ["instances"]) and request.method == "GET":
+        wanted = request.GET.get("StudyInstanceUID", "")
+        study_uid = wanted if UID_RE.match(wanted) else None
+    reading = request.method in ("GET", "HEAD") and study_uid is not None
+    carries_phi = not any(s in PIXEL_ONLY for s in segments)
+    caller, phi = await _authenticate(request, study_uid if reading else None, carries_phi)
+    if isinstance(caller, HttpResponse):
+        return caller
+    if not segments:
         return _error(404, "not_found", "Not found.")
     if request.method == "POST":
         if segments[0] != "studies" or len(segments) > 2:
@@ -178,15 +215,10 @@ async def dicomweb_proxy(request: HttpRequest, path: str) -> HttpResponse:
     params = _upstream_params(request)
     if study_uid is None:  # a search at the root: studies, or series/instances of one named study
         if segments[0] != "studies":
-            wanted = request.GET.get("StudyInstanceUID", "")
-            if not UID_RE.match(wanted):
-                return _error(400, "study_required", "Searching series or instances needs a StudyInstanceUID "
-                              "parameter (one study you may read).")
-            study_uid = wanted
-        else:
-            return await _qido_studies(request, caller, params)
+            return _error(400, "study_required", "Searching series or instances needs a StudyInstanceUID "
+                          "parameter (one study you may read).")
+        return await _qido_studies(request, caller, params)
 
-    phi = await sync_to_async(_audit_read)(caller, request, study_uid)
     if phi is None:
         return _error(404, "not_found", "Not found.")
     study_phi, series_phi = phi
@@ -214,7 +246,7 @@ async def _send(request: HttpRequest, url: str, params: list[tuple[str, str]]) -
 
 
 async def _qido_studies(request: HttpRequest, caller: Caller, params: list[tuple[str, str]]) -> HttpResponse:
-    visible = await sync_to_async(_visible_uids)(caller)
+    visible = await _db(_visible_uids, caller)
     if visible is not None:
         if not visible:
             return HttpResponse(b"[]", content_type="application/dicom+json")
@@ -233,7 +265,7 @@ async def _qido_studies(request: HttpRequest, caller: Caller, params: list[tuple
     if visible is not None:
         allowed = set(visible)
         results = [r for r in results if _first(r, "0020000D") in allowed]
-    phi = await sync_to_async(_search_phi)(caller, request, [_first(r, "0020000D") for r in results])
+    phi = await _db(_search_phi, caller, request, [_first(r, "0020000D") for r in results])
     for item in results:
         restore_json(item, phi.get(_first(item, "0020000D") or "", {}), only_present=True)
     return HttpResponse(json.dumps(results, separators=(",", ":")), content_type="application/dicom+json")
@@ -316,20 +348,14 @@ async def _metadata_stream(response: httpx.Response, study_phi: dict[str, Any],
         await response.aclose()
 
 
-def _restore_part(data: bytes, study_phi: dict[str, Any], series_phi: dict[str, dict[str, Any]]) -> bytes:
-    ds = pydicom.dcmread(io.BytesIO(data))
-    restore_dataset(ds, study_phi)
-    restore_dataset(ds, series_phi.get(str(ds.get("SeriesInstanceUID", "")), {}))
-    out = io.BytesIO()
-    ds.save_as(out, enforce_file_format=True)
-    return out.getvalue()
-
-
 async def _instances_stream(response: httpx.Response, study_phi: dict[str, Any],
                             series_phi: dict[str, dict[str, Any]], boundary: str) -> AsyncIterator[bytes]:
+    """Whole instances with their PHI restored: each part is rewritten in a worker thread while the next
+    ones are read (at most PIPELINE parts in flight, sent in order), so memory holds a few instances."""
     parser = MultipartParser(boundary_of(response.headers.get("content-type", "")))
     part = bytearray()
     delimiter = f"--{boundary}\r\nContent-Type: application/dicom\r\n\r\n".encode()
+    pending: deque[asyncio.Future[bytes]] = deque()
     try:
         async for chunk in response.aiter_bytes():
             for event, value in parser.feed(chunk):
@@ -338,11 +364,17 @@ async def _instances_stream(response: httpx.Response, study_phi: dict[str, Any],
                 elif event == "data":
                     part += value  # type: ignore[operator]
                 elif event == "end_part":
-                    data = await asyncio.to_thread(_restore_part, bytes(part), study_phi, series_phi)
+                    pending.append(asyncio.ensure_future(
+                        asyncio.to_thread(restore_instance_bytes, bytes(part), study_phi, series_phi)))
                     part = bytearray()
-                    yield delimiter + data + b"\r\n"
+            while pending and (len(pending) >= PIPELINE or pending[0].done()):
+                yield delimiter + await pending.popleft() + b"\r\n"
+        while pending:
+            yield delimiter + await pending.popleft() + b"\r\n"
         yield f"--{boundary}--\r\n".encode()
     finally:
+        for future in pending:
+            future.cancel()
         await response.aclose()
 
 

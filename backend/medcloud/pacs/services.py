@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime
 import logging
 import threading
+import time
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -227,12 +228,14 @@ def _record_study(plan: StudyPlan, patient: Patient, user: Any, store: _Store, c
 def ingest(batch: UploadBatch, *, user: Any, request: Any = None, patient: Patient | None = None,
            source: str = "upload", expected_study_uid: str | None = None) -> IngestResult:
     """Validate every file, then store them all (PHI protected) and record the studies; or store nothing."""
+    started = time.perf_counter()
     try:
         parsed = _parse_all(batch, expected_study_uid)
         plans = _plan(user, parsed, patient)
     except ServiceError as exc:
         _record_failure(user, request, source, exc)
         raise
+    validated = time.perf_counter()
     pseudonym_of = {item.sop_instance_uid: plan.pseudonym for plan in plans for item in plan.items}
     with OrthancClient() as client:
         store = _Store(client)
@@ -241,6 +244,7 @@ def ingest(batch: UploadBatch, *, user: Any, request: Any = None, patient: Patie
                 futures = [pool.submit(store.store, item, pseudonym_of[item.sop_instance_uid]) for item in parsed]
             for future in futures:
                 future.result()  # re-raises the first failure
+            stored = time.perf_counter()
             created_patients: dict[str, Patient] = {}
             with transaction.atomic():
                 studies = []
@@ -269,6 +273,8 @@ def ingest(batch: UploadBatch, *, user: Any, request: Any = None, patient: Patie
                 _record_failure(user, request, source, exc)
             raise
     new = len(store.added)
+    logger.info("ingest %s: %d instances (%d new) in %d studies; validate %.2fs, store %.2fs, record %.2fs", source,
+                len(parsed), new, len(studies), validated - started, stored - validated, time.perf_counter() - stored)
     return IngestResult(studies=studies, instances=parsed, new_instances=new, created=new > 0, stored=store.results)
 
 

@@ -4,6 +4,8 @@ Thin views: input serializers validate, services write, selectors read, output s
 from __future__ import annotations
 
 import datetime
+import logging
+import time
 
 from django.conf import settings
 from django.utils import timezone
@@ -27,6 +29,7 @@ from .auth import issue_viewer_token
 from .models import Patient, Series, Sex, Study
 from .uploads import UploadRejected, check_declared_size, upload_batch
 
+logger = logging.getLogger(__name__)
 PATIENT_DATA = [IsAuthenticated, CanAccessPatientData]
 
 
@@ -234,8 +237,10 @@ class StudyUploadView(APIView):
         if not uploads:
             raise UploadRejected("send the DICOM files (or a zip) as multipart form files", code="empty_upload")
         with upload_batch() as batch:
+            started = time.perf_counter()
             for uploaded in uploads:
                 batch.add_upload(uploaded)
+            logger.info("upload: %d files unpacked in %.2fs", len(batch.files), time.perf_counter() - started)
             result = services.ingest(batch, user=request.user, request=request, patient=patient,
                                      source="zip" if any(f.name.lower().endswith(".zip") for f in uploads)
                                      else "files")

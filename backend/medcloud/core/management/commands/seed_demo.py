@@ -45,3 +45,8 @@ class Command(BaseCommand):
                                          clinical_verified_at=verified_at)
             created += 1
         self.stdout.write(f"demo data: {created} account(s) created")
+        # A demo study (the real MR series, synthetic patient) for the radiologist, shared with the specialist.
+        from medcloud.pacs.demo import seed_demo_study
+
+        self.stdout.write(seed_demo_study(User.objects.get(email="radiologist@medcloud.local"),
+                                          User.objects.get(email="specialist@medcloud.local")))
