@@ -194,10 +194,10 @@ def test_failure_while_storing_rolls_back_what_orthanc_already_holds(make_user, 
     real = services.deidentify_file
     failing = series.files[3]
 
-    def flaky(path, pseudonym):
+    def flaky(path, pseudonym, plan=None):
         if path.read_bytes() == failing.read_bytes():
             raise RuntimeError("disk full")
-        return real(path, pseudonym)
+        return real(path, pseudonym, plan)
 
     monkeypatch.setattr(services, "STORE_THREADS", 1)
     monkeypatch.setattr(services, "deidentify_file", flaky)

@@ -87,18 +87,23 @@ class ParsedInstance:
     sop_class_uid: str
     study_uid: str
     series_uid: str
-    modality: str
-    series_number: int | None
-    series_description: str
-    study_date: datetime.date | None
-    study_description: str
-    patient_name: str
-    patient_id: str
-    patient_sex: str
-    patient_birth_date: datetime.date | None
-    patient_age_years: int | None
+    # (implicit VR?, {tag: (start, end, VR)}) of the elements to protect, found while validating, so that
+    # de-identification only slices bytes; None: the file takes pydicom's full rewrite.
+    splice_plan: tuple[bool, dict[int, tuple[int, int, str]]] | None = None
+    # Descriptive attributes and PHI: read (`describe`) only for the first instance of each series.
+    modality: str = ""
+    series_number: int | None = None
+    series_description: str = ""
+    study_date: datetime.date | None = None
+    study_description: str = ""
+    patient_name: str = ""
+    patient_id: str = ""
+    patient_sex: str = ""
+    patient_birth_date: datetime.date | None = None
+    patient_age_years: int | None = None
     study_phi: dict[str, Any] = field(default_factory=dict)
     series_phi: dict[str, Any] = field(default_factory=dict)
+    described: bool = False
 
 
 def _tag_key(tag: int) -> str:
@@ -164,7 +169,8 @@ def _check_pixel_data(ds: Dataset) -> None:
 def parse_instance(path: Path, name: str) -> ParsedInstance:
     """Read and validate one file completely. Raises InvalidInstance with a reason a person can act on."""
     try:
-        ds = pydicom.dcmread(path, force=False)
+        data = path.read_bytes()
+        ds = pydicom.dcmread(io.BytesIO(data), force=False)
     except InvalidDicomError as exc:
         raise InvalidInstance("not a DICOM file (no DICM preamble and file meta information)") from exc
     except Exception as exc:  # noqa: BLE001 - pydicom raises many kinds of errors on corrupt input
@@ -181,7 +187,6 @@ def parse_instance(path: Path, name: str) -> ParsedInstance:
         if "TransferSyntaxUID" not in ds.file_meta:
             raise InvalidInstance("the file meta information has no TransferSyntaxUID")
         _check_pixel_data(ds)
-        series_number = ds.get("SeriesNumber")
         return ParsedInstance(
             path=path,
             name=name,
@@ -189,18 +194,7 @@ def parse_instance(path: Path, name: str) -> ParsedInstance:
             sop_class_uid=required["SOPClassUID"],
             study_uid=required["StudyInstanceUID"],
             series_uid=required["SeriesInstanceUID"],
-            modality=_text(ds, "Modality").upper()[:16],
-            series_number=int(series_number) if series_number not in (None, "") else None,
-            series_description=_text(ds, "SeriesDescription"),
-            study_date=_date(_text(ds, "StudyDate")),
-            study_description=_text(ds, "StudyDescription"),
-            patient_name=_text(ds, "PatientName"),
-            patient_id=_text(ds, "PatientID"),
-            patient_sex=_text(ds, "PatientSex").upper()[:1],
-            patient_birth_date=_date(_text(ds, "PatientBirthDate")),
-            patient_age_years=_age_years(_text(ds, "PatientAge")),
-            study_phi=collect_phi(ds, STUDY_PHI_TAGS),
-            series_phi=collect_phi(ds, SERIES_PHI_TAGS),
+            splice_plan=_deidentification_plan(data, ds),
         )
     except InvalidInstance:
         raise
@@ -208,10 +202,36 @@ def parse_instance(path: Path, name: str) -> ParsedInstance:
         raise InvalidInstance(f"corrupt DICOM file ({exc.__class__.__name__})") from exc
 
 
+def describe(instance: ParsedInstance) -> ParsedInstance:
+    """Fill in the descriptive attributes and the PHI of an already validated instance (header only)."""
+    if instance.described:
+        return instance
+    ds = pydicom.dcmread(instance.path, stop_before_pixels=True)
+    series_number = ds.get("SeriesNumber")
+    instance.modality = _text(ds, "Modality").upper()[:16]
+    try:
+        instance.series_number = int(series_number) if series_number not in (None, "") else None
+    except (TypeError, ValueError):
+        instance.series_number = None
+    instance.series_description = _text(ds, "SeriesDescription")
+    instance.study_date = _date(_text(ds, "StudyDate"))
+    instance.study_description = _text(ds, "StudyDescription")
+    instance.patient_name = _text(ds, "PatientName")
+    instance.patient_id = _text(ds, "PatientID")
+    instance.patient_sex = _text(ds, "PatientSex").upper()[:1]
+    instance.patient_birth_date = _date(_text(ds, "PatientBirthDate"))
+    instance.patient_age_years = _age_years(_text(ds, "PatientAge"))
+    instance.study_phi = collect_phi(ds, STUDY_PHI_TAGS)
+    instance.series_phi = collect_phi(ds, SERIES_PHI_TAGS)
+    instance.described = True
+    return instance
+
+
 LONG_HEADER_VRS = {"OB", "OD", "OF", "OL", "OV", "OW", "SQ", "UC", "UN", "UR", "UT"}
 
 
-def deidentify_file(path: Path, pseudonym: str) -> bytes:
+def deidentify_file(path: Path, pseudonym: str,
+                    plan: tuple[bool, dict[int, tuple[int, int, str]]] | None = None) -> bytes:
     """The file's bytes as Orthanc will store them: PHI emptied, patient name and ID replaced by the pseudonym.
 
     Only the protected elements are re-encoded and spliced into the original bytes; everything else (pixel
@@ -220,7 +240,11 @@ def deidentify_file(path: Path, pseudonym: str) -> bytes:
     pydicom rewrites the whole dataset.
     """
     data = path.read_bytes()
-    spliced = _splice_deidentified(data, pseudonym)
+    if plan is not None:
+        implicit, offsets = plan
+        spliced = _apply_splice(data, offsets, _deidentified_values(offsets, pseudonym), implicit)
+    else:
+        spliced = _splice_deidentified(data, pseudonym)
     if spliced is not None:
         return spliced
     ds = pydicom.dcmread(io.BytesIO(data), defer_size=4096)
@@ -259,6 +283,25 @@ def _top_level_offsets(data: bytes, implicit: bool, last_tag: int) -> dict[int, 
     return offsets
 
 
+def _deidentified_values(offsets: dict[int, tuple[int, int, str]], pseudonym: str) -> dict[int, Any]:
+    return {tag: pseudonym if f"{tag:08X}" in PSEUDONYMISED_TAGS else None for tag in offsets}
+
+
+def _deidentification_plan(data: bytes, ds: Dataset) -> tuple[bool, dict[int, tuple[int, int, str]]] | None:
+    syntax = ds.file_meta.get("TransferSyntaxUID")
+    if syntax is None or not syntax.is_little_endian or syntax.is_deflated:
+        return None
+    if not all(Tag(int(k, 16)) in ds for k in PSEUDONYMISED_TAGS):
+        return None
+    tags = [int(k, 16) for k in (*STUDY_PHI_TAGS, *SERIES_PHI_TAGS) if Tag(int(k, 16)) in ds]
+    if any(Tag(g << 16) in ds for g in {t >> 16 for t in tags}):
+        return None
+    offsets = _top_level_offsets(data, syntax.is_implicit_VR, max(tags))
+    if offsets is None or any(t not in offsets for t in tags):
+        return None
+    return syntax.is_implicit_VR, {t: offsets[t] for t in tags}
+
+
 def _splice_deidentified(data: bytes, pseudonym: str) -> bytes | None:
     ds = pydicom.dcmread(io.BytesIO(data))
     if not all(Tag(int(k, 16)) in ds for k in PSEUDONYMISED_TAGS):
@@ -276,8 +319,6 @@ def splice_elements(data: bytes, ds: Dataset, replacements: dict[int, Any]) -> b
     in place; every other byte is kept. None when it cannot be done safely (the caller then rewrites the
     whole dataset with pydicom): an element missing, an undefined-length one, a group length to maintain,
     a big-endian or deflated transfer syntax."""
-    from pydicom.filebase import DicomBytesIO
-    from pydicom.filewriter import write_data_element
 
     syntax = ds.file_meta.get("TransferSyntaxUID")
     if syntax is None or not syntax.is_little_endian or syntax.is_deflated:
@@ -288,6 +329,14 @@ def splice_elements(data: bytes, ds: Dataset, replacements: dict[int, Any]) -> b
     offsets = _top_level_offsets(data, implicit, max(replacements, default=0))
     if offsets is None:
         return None
+    return _apply_splice(data, offsets, replacements, implicit)
+
+
+def _apply_splice(data: bytes, offsets: dict[int, tuple[int, int, str]], replacements: dict[int, Any],
+                  implicit: bool) -> bytes | None:
+    from pydicom.filebase import DicomBytesIO
+    from pydicom.filewriter import write_data_element
+
     pieces, cursor = [], 0
     for tag in sorted(replacements):
         if tag not in offsets:

@@ -23,7 +23,7 @@ from medcloud.core.errors import ServiceError, UpstreamUnavailable
 from medcloud.core.orthanc import OrthancClient, OrthancError, StoredInstance
 from medcloud.crypto.blind_index import blind_index, token_prefix_indexes
 
-from .dicom import InvalidInstance, ParsedInstance, deidentify_file, parse_instance, person_name_parts
+from .dicom import InvalidInstance, ParsedInstance, deidentify_file, describe, parse_instance, person_name_parts
 from .models import Patient, Series, Study, new_pseudonym
 from .selectors import MRN_PURPOSE, NAME_PURPOSE, patients_visible_to, studies_visible_to, studies_writable_by
 from .uploads import UploadBatch, UploadRejected
@@ -126,6 +126,7 @@ def _plan(user: Any, parsed: list[ParsedInstance], patient: Patient | None) -> l
         if clash.exists():
             raise UploadRejected("a series of this upload already belongs to another study", file=items[0].name,
                                  code="inconsistent_series", status_code=status.HTTP_409_CONFLICT)
+        describe(items[0])
         plan = StudyPlan(study_uid, items, existing, existing.patient if existing else patient)
         if plan.patient is None:
             mrn = items[0].patient_id
@@ -155,7 +156,7 @@ class _Store:
         if self.failed.is_set():
             return
         try:
-            data = deidentify_file(item.path, pseudonym)
+            data = deidentify_file(item.path, pseudonym, item.splice_plan)
             result = self.client.store_instance(data)
         except OrthancError as exc:
             self.failed.set()
@@ -212,7 +213,7 @@ def _record_study(plan: StudyPlan, patient: Patient, user: Any, store: _Store, c
     counts = {s.get("MainDicomTags", {}).get("SeriesInstanceUID"): (s["ID"], len(s.get("Instances", [])))
               for s in orthanc_series}
     for series_uid, items in by_series.items():
-        first = items[0]
+        first = describe(items[0])
         orthanc_id, count = counts.get(series_uid, ("", len(items)))
         series, made = Series.objects.get_or_create(
             series_instance_uid=series_uid,
