@@ -28,6 +28,7 @@ import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse, urlunparse
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -426,7 +427,7 @@ def bench_study_list(base: str, total: int, requests: int) -> dict[str, dict[str
 
     owner, reader, surname = _seed_studies(total)
     admin = _user("admin")
-    queries = {
+    queries: dict[str, tuple[Any, dict[str, Any]]] = {
         "owner, newest first": (owner, {}),
         "owner, name prefix": (owner, {"q": surname[:3]}),
         "owner, modality + dates": (owner, {"modality": "MR", "date_from": "2018-01-01", "date_to": "2020-12-31"}),
@@ -502,9 +503,9 @@ def main(argv: list[str] | None = None) -> None:
                 growth = f["large_peak_rss"] - f["small_peak_rss"]
                 print(f"   peak grows by {_mb(growth)} for {_mb(f['large_study_bytes'] - f['small_study_bytes'])} more data")
             if "list" in only:
-                f = bench_study_list(base, args.studies, args.requests)
+                lists = bench_study_list(base, args.studies, args.requests)
                 print(f"\n4. Study list latency over HTTPS, {args.studies} studies, {args.requests} requests each")
-                for label, v in f.items():
+                for label, v in lists.items():
                     print(f"   {label:30s} p50 {v['p50']:6.1f} ms   p95 {v['p95']:6.1f} ms   ({int(v['count'])} matches)")
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -10,7 +10,8 @@ from typing import Any
 
 from django.conf import settings
 
-DEMO_PATIENT = {"first_name": "Demo", "last_name": "Patient", "sex": "M", "medical_record_number": "DEMO-0001"}
+DEMO_PATIENT: dict[str, Any] = {"first_name": "Demo", "last_name": "Patient", "sex": "M",
+                                "medical_record_number": "DEMO-0001"}
 
 
 def demo_series_dir() -> Path:

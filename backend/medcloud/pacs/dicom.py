@@ -269,6 +269,7 @@ def _top_level_offsets(data: bytes, implicit: bool, last_tag: int) -> dict[int, 
     try:
         for raw in data_element_generator(stream, implicit, True, stop_when=lambda tag, vr, length: tag > last_tag,
                                           defer_size=256):
+            assert isinstance(raw, pydicom.dataelem.RawDataElement)
             if raw.length == 0xFFFFFFFF:
                 end = stream.tell()
             else:

@@ -72,6 +72,10 @@ async def _db(fn: Any, *args: Any) -> Any:
     return await sync_to_async(call, thread_sensitive=False)()
 
 
+def _no_response(*args: Any) -> HttpResponse:
+    return HttpResponse()
+
+
 def _client() -> httpx.AsyncClient:
     loop = asyncio.get_running_loop()
     client = _clients.get(id(loop))
@@ -175,7 +179,7 @@ async def _authenticate(request: HttpRequest, study_uid: str | None = None,
         if user is not None and user.is_authenticated:
             caller = Caller(user=user, via="session")
             if request.method not in ("GET", "HEAD", "OPTIONS"):
-                reason = CsrfViewMiddleware(lambda r: None).process_view(request, None, (), {})  # type: ignore[arg-type,return-value]
+                reason = CsrfViewMiddleware(_no_response).process_view(request, _no_response, (), {})
                 if reason is not None:
                     return _error(403, "csrf_failed", "CSRF check failed for a session-authenticated request.")
     if caller is None:
@@ -235,7 +239,7 @@ def _upstream_headers(request: HttpRequest) -> dict[str, str]:
     return headers
 
 
-async def _send(request: HttpRequest, url: str, params: list[tuple[str, str]]) -> httpx.Response | HttpResponse:
+async def _send(request: HttpRequest, url: str, params: Any) -> httpx.Response | HttpResponse:
     client = _client()
     upstream = client.build_request("GET", url, params=params, headers=_upstream_headers(request))
     try:
@@ -362,7 +366,7 @@ async def _instances_stream(response: httpx.Response, study_phi: dict[str, Any],
                 if event == "headers":
                     part = bytearray()
                 elif event == "data":
-                    part += value  # type: ignore[operator]
+                    part += value if isinstance(value, bytes) else b""
                 elif event == "end_part":
                     pending.append(asyncio.ensure_future(
                         asyncio.to_thread(restore_instance_bytes, bytes(part), study_phi, series_phi)))

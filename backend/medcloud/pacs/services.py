@@ -17,7 +17,6 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from rest_framework import status
 
-from medcloud.audit.models import Outcome
 from medcloud.audit.services import record_event
 from medcloud.core.errors import ServiceError, UpstreamUnavailable
 from medcloud.core.orthanc import OrthancClient, OrthancError, StoredInstance
@@ -101,7 +100,7 @@ def _plan(user: Any, parsed: list[ParsedInstance], patient: Patient | None) -> l
     by_study: dict[str, list[ParsedInstance]] = defaultdict(list)
     for item in parsed:
         by_study[item.study_uid].append(item)
-    series_study = {}
+    series_study: dict[str, str] = {}
     for item in parsed:
         if series_study.setdefault(item.series_uid, item.study_uid) != item.study_uid:
             raise UploadRejected("the series appears in two studies", file=item.name, code="inconsistent_series",
@@ -281,7 +280,7 @@ def ingest(batch: UploadBatch, *, user: Any, request: Any = None, patient: Patie
 
 def _record_failure(user: Any, request: Any, source: str, exc: ServiceError) -> None:
     codes = exc.get_codes()
-    record_event("study.upload", actor=user, request=request, target_type="study", outcome=Outcome.FAILURE,
+    record_event("study.upload", actor=user, request=request, target_type="study", outcome="failure",
                  details={"source": source, "code": codes if isinstance(codes, str) else "error",
                           "status": exc.status_code})
 

@@ -169,7 +169,8 @@ class UploadBatch:
                     if event == "headers":
                         part_number += 1
                         name = f"part {part_number}"
-                        part_type = str(value.get("content-type", "application/dicom")).split(";")[0].strip().lower()  # type: ignore[union-attr]
+                        headers = value if isinstance(value, dict) else {}
+                        part_type = str(headers.get("content-type", "application/dicom")).split(";")[0].strip().lower()
                         if part_type != "application/dicom":
                             raise UploadRejected(f"parts must be application/dicom, not {part_type[:60]}", file=name,
                                                  code="unsupported_media_type",
@@ -178,9 +179,9 @@ class UploadBatch:
                         out = path.open("wb")
                         size = 0
                         self.files.append(UploadedPath(name, path))
-                    elif event == "data" and out is not None:
-                        size += len(value)  # type: ignore[arg-type]
-                        out.write(value)  # type: ignore[arg-type]
+                    elif event == "data" and out is not None and isinstance(value, bytes):
+                        size += len(value)
+                        out.write(value)
                     elif event == "end_part" and out is not None:
                         out.close()
                         out = None

@@ -11,7 +11,7 @@ from rest_framework import status
 from medcloud.audit.services import record_event
 from medcloud.core.errors import ServiceError
 
-from .models import Access, GroupMembership, MemberRole, StudyShare, UserGroup
+from .models import GroupMembership, MemberRole, StudyShare, UserGroup
 from .selectors import is_manager
 
 
@@ -27,7 +27,7 @@ def group_create(*, user: Any, name: str, description: str = "", request: Any = 
     return group
 
 
-def group_invite(group: UserGroup, *, actor: Any, email: str, role: str = MemberRole.MEMBER,
+def group_invite(group: UserGroup, *, actor: Any, email: str, role: str = "member",
                  request: Any = None) -> GroupMembership:
     """Adds a user (by e-mail) to the group at once; only the group's managers and admins may."""
     if not is_manager(actor, group):
@@ -71,7 +71,7 @@ def _leave(group: UserGroup, *, user_id: int, actor: Any, request: Any, action: 
                      details={"user": user_id})
 
 
-def study_share(study: Any, *, actor: Any, access: str = Access.READ, user_email: str | None = None,
+def study_share(study: Any, *, actor: Any, access: str = "read", user_email: str | None = None,
                 group: UserGroup | None = None, request: Any = None) -> StudyShare:
     """Only the study's owner (or an admin) shares it, with one user or one group."""
     if not (actor.is_admin or study.owner_id == actor.pk):
