@@ -23,6 +23,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
@@ -356,6 +357,16 @@ def bench_memory(base: str, proc, source: Path, work: Path) -> dict[str, float]:
             for _ in range(2):  # the first pass warms imports and caches
                 _reset_peak(pids)
                 before = max(_status(pid, "VmRSS") for pid in pids)
+                samples: list[int] = []
+                done = threading.Event()
+
+                def sample(done: threading.Event = done, samples: list[int] = samples) -> None:
+                    while not done.is_set():
+                        samples.append(max(_status(pid, "VmRSS") for pid in pids))
+                        time.sleep(0.01)
+
+                sampler = threading.Thread(target=sample, daemon=True)
+                sampler.start()
                 streamed = 0
                 with http.stream("GET", f"/dicom-web/studies/{study_uid}",
                                  headers={"Accept": 'multipart/related; type="application/dicom"'}) as response:
@@ -363,12 +374,17 @@ def bench_memory(base: str, proc, source: Path, work: Path) -> dict[str, float]:
                         streamed += len(chunk)
                 metadata = http.get(f"/dicom-web/studies/{study_uid}/metadata")
                 streamed += len(metadata.content)
-                peak = _peak_rss(pids)
+                done.set()
+                sampler.join()
+                peak = max(_peak_rss(pids), max(samples, default=0))
+                sampled = max(samples, default=0)
             figures[f"{label}_instances"] = count
             figures[f"{label}_study_bytes"] = size
             figures[f"{label}_streamed_bytes"] = streamed
             figures[f"{label}_rss_before"] = before
             figures[f"{label}_peak_rss"] = peak
+            figures[f"{label}_sampled_rss"] = sampled
+            figures[f"{label}_samples"] = len(samples)
     with OrthancClient() as orthanc:
         for study_uid, _, _ in studies.values():
             _delete_study(orthanc, study_uid)
@@ -499,7 +515,8 @@ def main(argv: list[str] | None = None) -> None:
                 for label in ("small", "large"):
                     print(f"   {label}: {int(f[label + '_instances']):4d} instances, {_mb(f[label + '_study_bytes'])} "
                           f"streamed {_mb(f[label + '_streamed_bytes'])}: RSS before {_mb(f[label + '_rss_before'])}, "
-                          f"peak {_mb(f[label + '_peak_rss'])}")
+                          f"peak {_mb(f[label + '_peak_rss'])} (VmHWM; highest of {int(f[label + '_samples'])} "
+                          f"samples while streaming: {_mb(f[label + '_sampled_rss'])})")
                 growth = f["large_peak_rss"] - f["small_peak_rss"]
                 print(f"   peak grows by {_mb(growth)} for {_mb(f['large_study_bytes'] - f['small_study_bytes'])} more data")
             if "list" in only:
