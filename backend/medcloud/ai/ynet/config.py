@@ -63,6 +63,8 @@ class TrainConfig:
     steps_per_epoch: int | None = None
     limit_train: int | None = None
     limit_val: int | None = None
+    swa_last: int = 8  # average (SWA) over up to the last 8 epochs + BN recalibration, chosen on val; 0 = off
+    init_from: str | None = None  # fine-tune: start from this .keras (any input size: weights are size-free)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

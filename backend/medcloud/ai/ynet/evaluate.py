@@ -27,6 +27,8 @@ import numpy as np
 
 from medcloud.ai.ynet.config import CLASSES, MODEL_FILE
 
+NATIVE_SIZE = 256  # images are normalised and padded at 256 x 256, then resized per input size
+
 LABEL_ALIASES = {
     "no_tumour": "no_tumor", "notumor": "no_tumor", "no-tumor": "no_tumor", "no-tumour": "no_tumor",
     "no tumor": "no_tumor", "no tumour": "no_tumor", "none": "no_tumor", "healthy": "no_tumor",
@@ -54,14 +56,14 @@ def _clean(v: Any) -> Any:
 
 
 def evaluate_dirs(dirs: Sequence[str | Path], weights: str | Path | None = None, tta: bool = True,
-                  chunk: int = 256, log=None) -> dict[str, Any]:
+                  chunk: int = 256, log=None, sizes: Sequence[int] | None = None) -> dict[str, Any]:
     from medcloud.ai.ynet.data import load_arrays, read_manifest
     from medcloud.ai.ynet.losses import PooledOverlap, classification_metrics
     from medcloud.ai.ynet.predictor import YNetPredictor, upsample_masks
 
     log = log or sys.stderr
     t0 = time.time()
-    predictor = YNetPredictor.from_file(weights, tta=tta)
+    predictor = YNetPredictor.from_file(weights, tta=tta, sizes=sizes)
     names = list(predictor.class_names)
     records = []
     for d in dirs:
@@ -79,8 +81,8 @@ def evaluate_dirs(dirs: Sequence[str | Path], weights: str | Path | None = None,
     per_image_dice = []
     for start in range(0, len(records), chunk):
         part = records[start : start + chunk]
-        arr = load_arrays(part, predictor.image_size)
-        probs, mprobs = predictor.predict_batch(arr.images[..., None])
+        arr = load_arrays(part, NATIVE_SIZE)
+        probs, mprobs = predictor.predict_images(arr.images)
         full = upsample_masks(mprobs, [m.shape for m in arr.full_masks])
         for rec, p, t, mp in zip(part, probs, arr.full_masks, full):
             pred = int(np.argmax(p))
@@ -90,7 +92,7 @@ def evaluate_dirs(dirs: Sequence[str | Path], weights: str | Path | None = None,
             area = int(t.sum())
             areas.append(area)
             if area:
-                pm = mp >= predictor.threshold
+                pm = predictor.binarize(mp, p)
                 overlap.update(t, pm)
                 inter = np.count_nonzero(pm & t.astype(bool))
                 per_image_dice.append(2 * inter / (area + np.count_nonzero(pm)))
@@ -127,6 +129,8 @@ def evaluate_dirs(dirs: Sequence[str | Path], weights: str | Path | None = None,
         "weights": str(Path(weights) if weights else MODEL_FILE),
         "data": [str(d) for d in dirs],
         "tta": tta,
+        "postprocessing": {"sizes": predictor.sizes, "threshold": predictor.threshold, "largest_component": predictor.largest_component,
+                           "gate_by_class": predictor.gate_by_class},
         "n_images": len(records),
         "n_labelled": int(known.sum()),
         "n_masks": int(with_mask.sum()),
@@ -155,6 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-tta", action="store_true", help="disable horizontal-flip test-time augmentation")
     p.add_argument("--out", default=None, help="also write the JSON to this file")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--sizes", type=int, nargs="+", default=None, help="input sizes for multi-scale TTA (default: from ynet.json)")
     p.add_argument("--model", default="ynet")
     args = p.parse_args(argv)
     import tensorflow as tf
@@ -168,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
         if not (Path(d) / "manifest.csv").is_file():
             print(f"[evaluate] error: {d} has no manifest.csv", file=sys.stderr)
             return 2
-    res = evaluate_dirs(args.data, args.weights, tta=not args.no_tta)
+    res = evaluate_dirs(args.data, args.weights, tta=not args.no_tta, sizes=args.sizes)
     line = json.dumps(res, sort_keys=False)
     if args.out:
         Path(args.out).write_text(json.dumps(res, indent=2) + "\n")

@@ -136,13 +136,14 @@ def infer_series(datasets: Sequence[Dataset], predictor=None, min_tumour_slices:
     area), the confidence that mean probability; for a negative series the
     confidence is the mean no-tumour probability over all slices.
     """
+    from medcloud.ai.ynet.predictor import postprocess_mask
     from medcloud.ai.ynet.preprocessing import normalize_intensity, probs_to_size, to_model_input
 
     predictor = predictor or get_predictor()
     series = sort_series(list(datasets))
     pixels = [normalize_intensity(slice_pixels(ds)) for ds in series.datasets]
     x = to_model_input(pixels, predictor.image_size, normalized=True)
-    probs, mprobs = predictor.predict_batch(x)
+    probs, mprobs = predictor.predict_images(pixels)
     names = list(predictor.class_names)
     no_idx = names.index(NO_TUMOUR) if NO_TUMOUR in names else None
     thick = slice_thicknesses(series)
@@ -151,8 +152,9 @@ def infer_series(datasets: Sequence[Dataset], predictor=None, min_tumour_slices:
     for i, (ds, geom) in enumerate(zip(series.datasets, series.geometries)):
         p = probs[i]
         cls = names[int(np.argmax(p))]
-        mask = probs_to_size(mprobs[i], pixels[i].shape) >= predictor.threshold
-        if cls == NO_TUMOUR or int(mask.sum()) < min_area_px:
+        mask = postprocess_mask(probs_to_size(mprobs[i], pixels[i].shape), p, predictor.threshold,
+                                predictor.largest_component, gate_by_class=True, class_names=names)
+        if int(mask.sum()) < min_area_px:
             mask = np.zeros_like(mask)
         area = int(mask.sum())
         bbox = None

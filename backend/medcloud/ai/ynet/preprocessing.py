@@ -55,6 +55,10 @@ def to_model_input(slices: Sequence[np.ndarray], size: int, normalized: bool = F
     """Normalise, pad to square and resize slices to a ``(N, size, size, 1)`` float32 batch."""
     import tensorflow as tf
 
+    if isinstance(slices, np.ndarray) and slices.ndim == 3 and slices.shape[1] == slices.shape[2] and normalized:
+        if slices.shape[1] == size:
+            return slices[..., None].astype(np.float32)
+        return tf.image.resize(slices[..., None].astype(np.float32), (size, size), "bilinear", antialias=True).numpy()
     out = np.empty((len(slices), size, size, 1), dtype=np.float32)
     for i, s in enumerate(slices):
         a = s if normalized else normalize_intensity(s)

@@ -111,12 +111,21 @@ def train(cfg: TrainConfig, out_dir: Path | None = None, export_path: Path | Non
     model = YNet(image_size=cfg.image_size, base_filters=cfg.base_filters, depth=cfg.depth,
                  separable=cfg.separable, attention=cfg.attention, dropout=cfg.dropout,
                  num_classes=len(CLASSES), class_names=list(CLASSES))
+    if cfg.init_from:
+        from medcloud.ai.ynet.export import load_model
+
+        model.set_weights(load_model(cfg.init_from).get_weights())
+        print(f"[ynet] initialised from {cfg.init_from}", flush=True)
     steps = cfg.steps_per_epoch or len(train_arr.labels) // cfg.batch_size
     total_steps = steps * cfg.epochs
     warmup = min(steps * cfg.warmup_epochs, total_steps // 2)
-    schedule = keras.optimizers.schedules.CosineDecay(
-        initial_learning_rate=cfg.peak_lr / 10, decay_steps=max(total_steps - warmup, 1),
-        alpha=cfg.min_lr / cfg.peak_lr, warmup_target=cfg.peak_lr, warmup_steps=warmup)
+    if warmup:
+        schedule = keras.optimizers.schedules.CosineDecay(
+            initial_learning_rate=cfg.peak_lr / 10, decay_steps=max(total_steps - warmup, 1),
+            alpha=cfg.min_lr / cfg.peak_lr, warmup_target=cfg.peak_lr, warmup_steps=warmup)
+    else:
+        schedule = keras.optimizers.schedules.CosineDecay(
+            initial_learning_rate=cfg.peak_lr, decay_steps=max(total_steps, 1), alpha=cfg.min_lr / cfg.peak_lr)
     optimizer = keras.optimizers.AdamW(learning_rate=schedule, weight_decay=cfg.weight_decay, global_clipnorm=2.0)
     model.compile(
         optimizer=optimizer,
@@ -153,6 +162,9 @@ def train(cfg: TrainConfig, out_dir: Path | None = None, export_path: Path | Non
             history.append(row)
             (out_dir / "history.json").write_text(json.dumps(history, indent=1))
             self.model.save(out_dir / "last.keras")
+            if cfg.swa_last:  # keep the last swa_last epochs for the weight averaging
+                self.model.save(out_dir / f"epoch-{epoch + 1:02d}.keras")
+                (out_dir / f"epoch-{epoch + 1 - cfg.swa_last:02d}.keras").unlink(missing_ok=True)
             if score > best["score"]:
                 best.update(score=score, epoch=epoch + 1, metrics=m)
                 self.model.save(out_dir / "best.keras")
@@ -169,16 +181,51 @@ def train(cfg: TrainConfig, out_dir: Path | None = None, export_path: Path | Non
 
     result = {"best_epoch": best["epoch"], "best_val": best["metrics"], "wall_min": wall / 60, "history": history}
     if export_path is not None:
-        from medcloud.ai.ynet.export import load_model
-
-        best_model = load_model(out_dir / "best.keras")
-        keras.mixed_precision.set_global_policy("float32")
-        meta = {"classes": list(CLASSES), "image_size": cfg.image_size, "train_config": cfg.to_dict(),
-                "best_epoch": best["epoch"], "val_no_tta": best["metrics"], "train_wall_min": round(wall / 60, 1),
-                "tta": cfg.tta, "preprocessing": "per-slice 0.5-99.5 percentile min-max, pad to square, antialiased bilinear resize"}
-        export_model(best_model, export_path, meta)
-        print(f"[ynet] exported {export_path}", flush=True)
+        finish(cfg, out_dir, export_path, history, wall)
     return result
+
+
+def finish(cfg: TrainConfig, out_dir: Path, export_path: Path, history: list[dict[str, Any]], wall_s: float | None = None) -> Path:
+    """After the epochs: SWA over the last epochs + BN recalibration (chosen on val when better than
+    the best single epoch), float32 export with metadata, the training history beside it, and the
+    val-tuned mask post-processing. ``python -m medcloud.ai train --finish-only --out-dir DIR`` runs
+    just this on a finished (or cut-off) run."""
+    import keras
+
+    from medcloud.ai.ynet.export import export_model, load_model
+
+    out_dir = Path(out_dir)
+    best_row = max(history, key=lambda h: h["val_score"])
+    chosen = out_dir / "best.keras"
+    swa_row = None
+    if cfg.swa_last:
+        from medcloud.ai.ynet.swa import select
+
+        ckpts = sorted(out_dir.glob("epoch-*.keras"))[-cfg.swa_last:]
+        if ckpts:
+            swa = select(ckpts, out_dir / "swa.keras")
+            (out_dir / "swa.json").write_text(json.dumps(swa, indent=2) + "\n")
+            print(f"[ynet] SWA/BN-recalibration candidates: {json.dumps(swa['candidates'])}", flush=True)
+            if swa["chosen"]["score"] > best_row["val_score"]:
+                chosen = out_dir / "swa.keras"
+                swa_row = swa["chosen"]
+    best_model = load_model(chosen)
+    keras.mixed_precision.set_global_policy("float32")
+    if wall_s is None:
+        wall_s = 60 * float(history[-1].get("elapsed_min", 0.0))
+    meta = {"classes": list(CLASSES), "image_size": cfg.image_size, "train_config": cfg.to_dict(),
+            "epochs_run": len(history), "best_epoch": best_row["epoch"], "best_epoch_val_no_tta": best_row,
+            "swa": swa_row, "exported_from": chosen.name, "train_wall_min": round(wall_s / 60, 1),
+            "preprocessing": "per-slice 0.5-99.5 percentile min-max, pad to square, antialiased bilinear resize"}
+    export_model(best_model, export_path, meta)
+    print(f"[ynet] exported {export_path} (from {chosen.name})", flush=True)
+    (Path(export_path).parent / (Path(export_path).stem + "-history.json")).write_text(json.dumps(history, indent=1) + "\n")
+    from medcloud.ai.ynet.calibrate import calibrate
+
+    post = calibrate(export_path)
+    print(f"[ynet] val-tuned post-processing: {json.dumps(post['postprocessing'])} "
+          f"dice {post['postprocessing_val']['dice']:.4f}", flush=True)
+    return Path(export_path)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -190,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(val, bool):
             p.add_argument(f"--{name.replace('_', '-')}", type=lambda s: s.lower() in ("1", "true", "yes"), default=val)
         elif val is None:
-            p.add_argument(f"--{name.replace('_', '-')}", type=int, default=None)
+            p.add_argument(f"--{name.replace('_', '-')}", type=str if name == "init_from" else int, default=None)
         else:
             p.add_argument(f"--{name.replace('_', '-')}", type=type(val), default=val)
     p.add_argument("--out-dir", type=Path, default=None)
@@ -198,10 +245,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-export", action="store_true")
     p.add_argument("--model", default="ynet")
     p.add_argument("--data", nargs="*", default=None)
+    p.add_argument("--finish-only", action="store_true", help="only the post-training steps on --out-dir")
     args = p.parse_args(argv)
     if args.data:
         os.environ["MEDCLOUD_DATA_DIR"] = str(Path(args.data[0]).resolve())
     cfg = TrainConfig(**{k: getattr(args, k) for k in defaults.to_dict()})
+    if args.finish_only:
+        out_dir = Path(args.out_dir or (REPO_ROOT / ".var" / "ynet-run"))
+        saved = TrainConfig.from_dict(json.loads((out_dir / "config.json").read_text()))
+        saved.swa_last = cfg.swa_last
+        configure_tensorflow(saved.seed)
+        finish(saved, out_dir, args.export, json.loads((out_dir / "history.json").read_text()))
+        return 0
     train(cfg, args.out_dir, None if args.no_export else args.export)
     return 0
 
