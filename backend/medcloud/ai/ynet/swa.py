@@ -47,6 +47,8 @@ def recalibrate_bn(model, images: np.ndarray, batch_size: int = 32) -> None:
         # training=True: every BN normalises with the batch statistics, as during training, so the
         # inputs of the deeper layers are what they were in training (PyTorch's update_bn does the same)
         feats = probe(x, training=True)
+        if not isinstance(feats, (list, tuple)):
+            feats = [feats]
         return [(tf.reduce_mean(f, axis=[0, 1, 2]), tf.reduce_mean(tf.square(f), axis=[0, 1, 2])) for f in feats]
 
     order = np.random.default_rng(0).permutation(len(images))  # mixed batches, as in training
