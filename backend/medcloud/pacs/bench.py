@@ -449,7 +449,7 @@ def bench_study_list(base: str, total: int, requests: int) -> dict[str, dict[str
         "owner, modality + dates": (owner, {"modality": "MR", "date_from": "2018-01-01", "date_to": "2020-12-31"}),
         "owner, record number": (owner, {"patient_id": "MRN000123"}),
         "shared with reader's group": (reader, {}),
-        "admin, page 40": (admin, {"page": 40}),
+        f"admin, page {min(40, max(1, total // 25))}": (admin, {"page": min(40, max(1, total // 25))}),
     }
     figures: dict[str, dict[str, float]] = {}
     with httpx.Client(base_url=base, verify=False, timeout=60) as http:
