@@ -55,15 +55,32 @@ def _clean(v: Any) -> Any:
     return v
 
 
+def _classifier_only(y_true: np.ndarray, y_pred: np.ndarray, names: Sequence[str]) -> dict[str, Any]:
+    """Figures of the classification head alone (argmax), for comparison with the decision rule."""
+    from medcloud.ai.ynet.losses import classification_metrics
+
+    known = y_true >= 0
+    if not known.any():
+        return {}
+    m = classification_metrics(y_true[known], y_pred[known], names)
+    no_idx = names.index("no_tumor")
+    tum = known & (y_true != no_idx)
+    nt = known & (y_true == no_idx)
+    return {"accuracy": m["accuracy"], "macro_f1": m["macro_f1"],
+            "tumour_type_accuracy": float(np.mean(y_pred[tum] == y_true[tum])) if tum.any() else float("nan"),
+            "no_tumor_specificity": float(np.mean(y_pred[nt] == no_idx)) if nt.any() else float("nan")}
+
+
 def evaluate_dirs(dirs: Sequence[str | Path], weights: str | Path | None = None, tta: bool = True,
-                  chunk: int = 256, log=None, sizes: Sequence[int] | None = None) -> dict[str, Any]:
+                  chunk: int = 256, log=None, sizes: Sequence[int] | None = None,
+                  decision: str | None = None) -> dict[str, Any]:
     from medcloud.ai.ynet.data import load_arrays, read_manifest
     from medcloud.ai.ynet.losses import PooledOverlap, classification_metrics
     from medcloud.ai.ynet.predictor import YNetPredictor, upsample_masks
 
     log = log or sys.stderr
     t0 = time.time()
-    predictor = YNetPredictor.from_file(weights, tta=tta, sizes=sizes)
+    predictor = YNetPredictor.from_file(weights, tta=tta, sizes=sizes, decision=decision)
     names = list(predictor.class_names)
     records = []
     for d in dirs:
@@ -75,7 +92,7 @@ def evaluate_dirs(dirs: Sequence[str | Path], weights: str | Path | None = None,
     for r in records:
         r.label = normalise_label(r.label)
 
-    y_true, y_pred, probs_all = [], [], []
+    y_true, y_pred, probs_all, y_pred_cls = [], [], [], []
     overlap = PooledOverlap()
     areas, small_idx_data = [], []
     per_image_dice = []
@@ -85,14 +102,14 @@ def evaluate_dirs(dirs: Sequence[str | Path], weights: str | Path | None = None,
         probs, mprobs = predictor.predict_images(arr.images)
         full = upsample_masks(mprobs, [m.shape for m in arr.full_masks])
         for rec, p, t, mp in zip(part, probs, arr.full_masks, full):
-            pred = int(np.argmax(p))
+            pred, pm = predictor.decide(p, mp)
             y_true.append(names.index(rec.label) if rec.label in names else -1)
             y_pred.append(pred)
+            y_pred_cls.append(int(np.argmax(p)))
             probs_all.append(p)
             area = int(t.sum())
             areas.append(area)
             if area:
-                pm = predictor.binarize(mp, p)
                 overlap.update(t, pm)
                 inter = np.count_nonzero(pm & t.astype(bool))
                 per_image_dice.append(2 * inter / (area + np.count_nonzero(pm)))
@@ -129,7 +146,9 @@ def evaluate_dirs(dirs: Sequence[str | Path], weights: str | Path | None = None,
         "weights": str(Path(weights) if weights else MODEL_FILE),
         "data": [str(d) for d in dirs],
         "tta": tta,
-        "postprocessing": {"sizes": predictor.sizes, "threshold": predictor.threshold, "largest_component": predictor.largest_component,
+        "decision": predictor.decision,
+        "classifier_only": _classifier_only(np.array(y_true), np.array(y_pred_cls), names),
+        "postprocessing": {"min_tumour_frac": predictor.min_tumour_frac, "sizes": predictor.sizes, "threshold": predictor.threshold, "largest_component": predictor.largest_component,
                            "gate_by_class": predictor.gate_by_class},
         "n_images": len(records),
         "n_labelled": int(known.sum()),
@@ -157,6 +176,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data", nargs="+", required=True, help="folders holding a manifest.csv")
     p.add_argument("--weights", default=None, help=f"model file (default {MODEL_FILE})")
     p.add_argument("--no-tta", action="store_true", help="disable horizontal-flip test-time augmentation")
+    p.add_argument("--decision", choices=("classifier", "classifier_and_mask"), default=None,
+                   help="slice decision rule (default: from ynet.json)")
     p.add_argument("--out", default=None, help="also write the JSON to this file")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--sizes", type=int, nargs="+", default=None, help="input sizes for multi-scale TTA (default: from ynet.json)")
@@ -173,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
         if not (Path(d) / "manifest.csv").is_file():
             print(f"[evaluate] error: {d} has no manifest.csv", file=sys.stderr)
             return 2
-    res = evaluate_dirs(args.data, args.weights, tta=not args.no_tta, sizes=args.sizes)
+    res = evaluate_dirs(args.data, args.weights, tta=not args.no_tta, sizes=args.sizes, decision=args.decision)
     line = json.dumps(res, sort_keys=False)
     if args.out:
         Path(args.out).write_text(json.dumps(res, indent=2) + "\n")

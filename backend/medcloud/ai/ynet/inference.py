@@ -136,7 +136,6 @@ def infer_series(datasets: Sequence[Dataset], predictor=None, min_tumour_slices:
     area), the confidence that mean probability; for a negative series the
     confidence is the mean no-tumour probability over all slices.
     """
-    from medcloud.ai.ynet.predictor import postprocess_mask
     from medcloud.ai.ynet.preprocessing import normalize_intensity, probs_to_size, to_model_input
 
     predictor = predictor or get_predictor()
@@ -151,10 +150,9 @@ def infer_series(datasets: Sequence[Dataset], predictor=None, min_tumour_slices:
     slices: list[SliceResult] = []
     for i, (ds, geom) in enumerate(zip(series.datasets, series.geometries)):
         p = probs[i]
-        cls = names[int(np.argmax(p))]
-        mask = postprocess_mask(probs_to_size(mprobs[i], pixels[i].shape), p, predictor.threshold,
-                                predictor.largest_component, gate_by_class=True, class_names=names)
-        if int(mask.sum()) < min_area_px:
+        k, mask = predictor.decide(p, probs_to_size(mprobs[i], pixels[i].shape))
+        cls = names[k]
+        if cls == NO_TUMOUR or int(mask.sum()) < min_area_px:
             mask = np.zeros_like(mask)
         area = int(mask.sum())
         bbox = None

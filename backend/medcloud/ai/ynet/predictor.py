@@ -22,7 +22,7 @@ class YNetPredictor:
 
     def __init__(self, model=None, tta: bool = True, batch_size: int = 24, threshold: float | None = None,
                  largest_component: bool | None = None, gate_by_class: bool | None = None, metadata: dict | None = None,
-                 sizes: Sequence[int] | None = None):
+                 sizes: Sequence[int] | None = None, decision: str | None = None):
         """Post-processing defaults come from the model's metadata (``ynet.json``, tuned on val), else
         threshold 0.5, no connected-component filtering, masks gated by the class."""
         if model is None:
@@ -36,6 +36,11 @@ class YNetPredictor:
         self.threshold = float(threshold if threshold is not None else post.get("threshold", 0.5))
         self.largest_component = bool(largest_component if largest_component is not None else post.get("largest_component", False))
         self.gate_by_class = bool(gate_by_class if gate_by_class is not None else post.get("gate_by_class", True))
+        # "classifier": the class is the classifier's argmax. "classifier_and_mask": a tumour class is
+        # kept only when the mask also finds at least min_tumour_frac of the slice (a localised finding);
+        # otherwise the slice is called no tumour (guards against a classifier that recognises the source)
+        self.decision = str(decision or post.get("decision", "classifier"))
+        self.min_tumour_frac = float(post.get("min_tumour_frac", 10 / 65536))
         self.image_size = int(model.input_shape[1])
         self.sizes = [int(v) for v in (sizes if sizes is not None else post.get("sizes", [self.image_size]))]
         self._variants: dict[int, object] = {self.image_size: model}
@@ -56,8 +61,20 @@ class YNetPredictor:
 
     def binarize(self, prob: np.ndarray, class_probs: np.ndarray | None = None) -> np.ndarray:
         """Mask probabilities (any size) -> boolean mask with the predictor's post-processing."""
-        return postprocess_mask(prob, class_probs, self.threshold, self.largest_component,
-                                self.gate_by_class, self.class_names)
+        return self.decide(class_probs, prob)[1] if class_probs is not None else postprocess_mask(
+            prob, None, self.threshold, self.largest_component, False, self.class_names)
+
+    def decide(self, class_probs: np.ndarray, mask_prob: np.ndarray, decision: str | None = None) -> tuple[int, np.ndarray]:
+        """(class index, boolean mask) of one slice from its class probabilities and mask probabilities."""
+        decision = decision or self.decision
+        m = postprocess_mask(mask_prob, None, self.threshold, self.largest_component, False, self.class_names)
+        k = int(np.argmax(class_probs))
+        no_idx = self.class_names.index("no_tumor") if "no_tumor" in self.class_names else -1
+        if decision == "classifier_and_mask" and k != no_idx and m.sum() < self.min_tumour_frac * m.size:
+            k = no_idx
+        if self.gate_by_class and k == no_idx:
+            m = np.zeros_like(m)
+        return k, m
 
     def _variant(self, size: int):
         """The model at another input size, sharing the trained weights."""
