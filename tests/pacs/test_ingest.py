@@ -224,3 +224,34 @@ def test_orthanc_down_gives_503_and_stores_nothing(test_database_name, make_user
     assert response.status_code == 503, response.text
     assert response.json()["error"]["code"] == "upstream_unavailable"
     assert db_counts() == before
+
+
+def test_store_retries_orthanc_serialization_failures(tmp_path, mr_series_dir) -> None:
+    """Orthanc's PostgreSQL index answers 500 when concurrent transactions fail to serialize: retried."""
+    from medcloud.core.orthanc import OrthancError, StoredInstance
+    from medcloud.pacs import services
+    from medcloud.pacs.dicom import parse_instance
+
+    source = sorted(mr_series_dir.glob("*.dcm"))[0]
+    item = parse_instance(source, source.name)
+
+    class FlakyOrthanc:
+        calls = 0
+
+        def store_instance(self, data: bytes) -> StoredInstance:
+            self.calls += 1
+            if self.calls == 1:
+                raise OrthancError("Orthanc answered 500 to POST /instances", 500)
+            assert b"MCTEST" in data  # what reaches Orthanc carries the pseudonym
+            return StoredInstance("abc", "study", "series", "patient", "AlreadyStored")
+
+    client = FlakyOrthanc()
+    store = services._Store(client)  # type: ignore[arg-type]
+    store.store(item, "MCTEST")
+    assert client.calls == 2
+    assert store.added == ["abc"]  # the failed attempt had in fact committed: rolled back with the rest
+    store.pre_existing = {"abc"}
+    store.added.clear()
+    client.calls = 0
+    store.store(item, "MCTEST")
+    assert store.added == []  # but an instance that was there before the upload is never ours to delete

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime
 import logging
+import os
 import threading
 import time
 from collections import defaultdict
@@ -28,7 +29,13 @@ from .selectors import MRN_PURPOSE, NAME_PURPOSE, patients_visible_to, studies_v
 from .uploads import UploadBatch, UploadRejected
 
 logger = logging.getLogger(__name__)
-STORE_THREADS = 4
+# Orthanc 1.10 with the PostgreSQL index stores one instance at a time (serializable transactions): parallel
+# POSTs do not go faster and sometimes fail to serialize (retried below). So two threads: one prepares the
+# next instance while the other's POST is in flight, with MEDCLOUD_ORTHANC_WRITERS (default 1) POSTs at
+# once. Measured in docs/benchmarks.md; raise it when Orthanc's index takes concurrent writers.
+STORE_THREADS = 2
+ORTHANC_WRITERS = int(os.environ.get("MEDCLOUD_ORTHANC_WRITERS", "1"))
+STORE_ATTEMPTS = 4
 
 
 # --- patients ------------------------------------------------------------------------------------------------
@@ -150,13 +157,15 @@ class _Store:
         self.results: dict[str, StoredInstance] = {}
         self.failed = threading.Event()
         self.lock = threading.Lock()
+        self.pre_existing: set[str] = set()  # Orthanc ids of the instances of studies that already existed
+        self.writers = threading.BoundedSemaphore(max(1, ORTHANC_WRITERS))
 
     def store(self, item: ParsedInstance, pseudonym: str) -> None:
         if self.failed.is_set():
             return
         try:
             data = deidentify_file(item.path, pseudonym, item.splice_plan)
-            result = self.client.store_instance(data)
+            result, retried = self._store_with_retries(data)
         except OrthancError as exc:
             self.failed.set()
             if exc.status_code is not None and 400 <= exc.status_code < 500:
@@ -167,8 +176,24 @@ class _Store:
             raise
         with self.lock:
             self.results[item.sop_instance_uid] = result
-            if result.status == "Success":
+            # "Success" is ours to undo; so is "AlreadyStored" after a failed attempt that in fact committed,
+            # unless the instance was there before this upload began.
+            if result.status == "Success" or (retried and result.orthanc_id not in self.pre_existing):
                 self.added.append(result.orthanc_id)
+
+    def _store_with_retries(self, data: bytes) -> tuple[StoredInstance, bool]:
+        """Orthanc's PostgreSQL index runs serializable transactions: concurrent stores sometimes fail with
+        a serialization error (HTTP 500, "might succeed if retried"). Retry those, with a short backoff."""
+        for attempt in range(STORE_ATTEMPTS):
+            try:
+                with self.writers:
+                    return self.client.store_instance(data), attempt > 0
+            except OrthancError as exc:
+                if exc.status_code != 500 or attempt == STORE_ATTEMPTS - 1:
+                    raise
+                logger.warning("Orthanc could not store an instance (attempt %d), retrying", attempt + 1)
+                time.sleep(0.05 * 2**attempt)
+        raise AssertionError("unreachable")
 
     def rollback(self) -> None:
         for orthanc_id in self.added:
@@ -240,7 +265,11 @@ def ingest(batch: UploadBatch, *, user: Any, request: Any = None, patient: Patie
     with OrthancClient() as client:
         store = _Store(client)
         try:
-            with ThreadPoolExecutor(max_workers=STORE_THREADS, thread_name_prefix="orthanc-store") as pool:
+            for plan in plans:
+                if plan.existing is not None:
+                    store.pre_existing.update(client.instances_of_study(plan.study_uid))
+            with ThreadPoolExecutor(max_workers=max(STORE_THREADS, ORTHANC_WRITERS + 1),
+                                    thread_name_prefix="orthanc-store") as pool:
                 futures = [pool.submit(store.store, item, pseudonym_of[item.sop_instance_uid]) for item in parsed]
             for future in futures:
                 future.result()  # re-raises the first failure
