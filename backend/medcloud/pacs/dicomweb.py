@@ -51,6 +51,7 @@ QIDO_LEVELS = {"studies", "series", "instances"}
 STUDY_SUBRESOURCES = {"metadata", "rendered", "thumbnail", "series", "instances"}
 AUDIT_WINDOW_SECONDS = 600
 PIPELINE = 4  # whole instances being rewritten at once
+SMALL_BODY_BYTES = 2 * 1024 * 1024  # pixel responses up to this size are relayed in one piece
 PIXEL_ONLY = {"frames", "bulk", "rendered", "thumbnail"}  # responses without any PHI attribute
 UID_LIST_MAX = 200
 
@@ -315,6 +316,16 @@ async def _forward(request: HttpRequest, url: str, params: list[tuple[str, str]]
         stream = _instances_stream(response, study_phi, series_phi, boundary)
         content_type = f'multipart/related; type="application/dicom"; boundary={boundary}'
     else:
+        length = response.headers.get("content-length", "")
+        if length.isdigit() and int(length) <= SMALL_BODY_BYTES:
+            # A frame, a thumbnail: one send costs less than a stream of chunks; memory stays bounded.
+            try:
+                body = await response.aread()
+            finally:
+                await response.aclose()
+            small = HttpResponse(body, status=response.status_code, content_type=content_type)
+            small["Cache-Control"] = "no-store"
+            return small
         stream = _passthrough(response)
     out = StreamingHttpResponse(stream, status=response.status_code, content_type=content_type)
     if stream.__name__ == "_passthrough" and "content-length" in response.headers:  # type: ignore[attr-defined]
