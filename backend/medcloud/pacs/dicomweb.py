@@ -16,16 +16,19 @@ parameters; the public host reaches Orthanc in a `Forwarded: host=...;proto=...`
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import re
 import secrets
+import time
 from collections import deque
 from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.core.cache import cache
 from django.db import InterfaceError, OperationalError, connection
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
@@ -56,6 +59,37 @@ PIXEL_ONLY = {"frames", "bulk", "rendered", "thumbnail"}  # responses without an
 UID_LIST_MAX = 200
 
 _clients: dict[int, httpx.AsyncClient] = {}
+
+# Granted reads, remembered for a few seconds per process: a viewer fetches a study's frames in a burst of
+# hundreds of requests with the same credential, and re-checking each one (token, user, study, shares, audit)
+# cost more than Orthanc's own answer. Only grants are remembered, never refusals; a revoked share or token
+# stops being honoured after at most PACS_READ_GRANT_SECONDS.
+_read_grants: dict[tuple[str, str, bool], tuple[float, Any, Any]] = {}
+READ_GRANT_MAX_ENTRIES = 4096
+
+
+def _grant_key(request: HttpRequest, study_uid: str | None, carries_phi: bool) -> tuple[str, str, bool] | None:
+    credential = request.META.get("HTTP_AUTHORIZATION") or request.GET.get("token")
+    if not credential or study_uid is None or settings.PACS_READ_GRANT_SECONDS <= 0:
+        return None
+    return hashlib.sha256(credential.encode()).hexdigest(), study_uid, carries_phi
+
+
+def _remembered_grant(key: tuple[str, str, bool] | None) -> tuple[Any, Any] | None:
+    if key is None:
+        return None
+    entry = _read_grants.get(key)
+    if entry is None or entry[0] < time.monotonic():
+        return None
+    return entry[1], entry[2]
+
+
+def _remember_grant(key: tuple[str, str, bool] | None, caller: Any, phi: Any) -> None:
+    if key is None or phi is None:
+        return
+    if len(_read_grants) >= READ_GRANT_MAX_ENTRIES:
+        _read_grants.clear()
+    _read_grants[key] = (time.monotonic() + settings.PACS_READ_GRANT_SECONDS, caller, phi)
 
 
 async def _db(fn: Any, *args: Any) -> Any:
@@ -171,6 +205,10 @@ def _authenticate_and_read(request: HttpRequest, study_uid: str | None, carries_
 
 async def _authenticate(request: HttpRequest, study_uid: str | None = None,
                         carries_phi: bool = True) -> tuple[Caller | HttpResponse, Any]:
+    grant_key = _grant_key(request, study_uid, carries_phi)
+    remembered = _remembered_grant(grant_key)
+    if remembered is not None:
+        return remembered
     try:
         caller, phi = await _db(_authenticate_and_read, request, study_uid, carries_phi)
     except BadToken as exc:
@@ -191,6 +229,8 @@ async def _authenticate(request: HttpRequest, study_uid: str | None = None,
                       "professional's certificate must be approved first)."), None
     if phi is None and study_uid is not None and caller.via == "session":
         phi = await _db(_audit_read, caller, request, study_uid, carries_phi)
+    if caller.via != "session":
+        _remember_grant(grant_key, caller, phi)
     return caller, phi
 
 

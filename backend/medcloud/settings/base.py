@@ -69,7 +69,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "medcloud.core.static.AsyncWhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -199,6 +199,8 @@ PACS_UPLOAD_MAX_FILES = DATA_UPLOAD_MAX_NUMBER_FILES
 PACS_ZIP_MAX_RATIO = int(env("MEDCLOUD_ZIP_MAX_RATIO", "50"))
 PACS_ZIP_MAX_TOTAL_BYTES = int(env("MEDCLOUD_ZIP_MAX_TOTAL_BYTES", str(4 * 1024**3)))
 PACS_VIEWER_TOKEN_SECONDS = int(env("MEDCLOUD_VIEWER_TOKEN_SECONDS", "3600"))
+# How long one process may reuse a granted DICOMweb read for the same credential and study (see dicomweb.py).
+PACS_READ_GRANT_SECONDS = float(env("MEDCLOUD_READ_GRANT_SECONDS", "5"))
 
 EMAIL_BACKEND = env("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "MedCloud <no-reply@medcloud.local>")

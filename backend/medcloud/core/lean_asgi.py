@@ -1,0 +1,67 @@
+"""A lean ASGI handler for the DICOMweb proxy.
+
+A viewer fetches a study's frames in bursts of hundreds of small requests. Under ASGI, each synchronous
+middleware method (Django's MiddlewareMixin ones: security, sessions, CSRF, auth, messages, ...) is run in
+Django's single thread for sync code: a dozen thread hops per request, and all requests queued on one
+thread. The proxy needs only the session and the user from that stack (it authenticates and checks CSRF
+itself), so /dicom-web/ requests go through this handler, whose one middleware is natively async.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from importlib import import_module
+
+from asgiref.sync import markcoroutinefunction
+from django.conf import settings
+from django.contrib.auth.middleware import auser, get_user
+from django.core.handlers.asgi import ASGIHandler
+from django.core.handlers.exception import convert_exception_to_response
+from django.utils.functional import SimpleLazyObject
+
+
+class ProxyRequestMiddleware:
+    """What SessionMiddleware, AuthenticationMiddleware and SecurityMiddleware give the proxy, async."""
+
+    sync_capable = False
+    async_capable = True
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+        self.session_store = import_module(settings.SESSION_ENGINE).SessionStore
+        markcoroutinefunction(self)
+
+    async def __call__(self, request):
+        # The proxy never writes the session, so nothing has to be saved on the way out.
+        request.session = self.session_store(request.COOKIES.get(settings.SESSION_COOKIE_NAME))
+        request.user = SimpleLazyObject(lambda: get_user(request))
+        request.auser = partial(auser, request)
+        response = await self.get_response(request)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        if settings.SECURE_REFERRER_POLICY:
+            response.headers.setdefault("Referrer-Policy", settings.SECURE_REFERRER_POLICY)
+        if settings.SECURE_HSTS_SECONDS and request.is_secure():
+            hsts = f"max-age={settings.SECURE_HSTS_SECONDS}"
+            if settings.SECURE_HSTS_INCLUDE_SUBDOMAINS:
+                hsts += "; includeSubDomains"
+            response.headers.setdefault("Strict-Transport-Security", hsts)
+        return response
+
+
+class ProxyASGIHandler(ASGIHandler):
+    def load_middleware(self, is_async: bool = False) -> None:
+        self._view_middleware = []
+        self._template_response_middleware = []
+        self._exception_middleware = []
+        inner = convert_exception_to_response(self._get_response_async)
+        self._middleware_chain = convert_exception_to_response(ProxyRequestMiddleware(inner))
+
+
+def route_by_path(default_app, proxy_app, prefix: str = "/dicom-web/"):
+    async def application(scope, receive, send):
+        if scope["type"] == "http" and scope["path"].startswith(prefix):
+            await proxy_app(scope, receive, send)
+        else:
+            await default_app(scope, receive, send)
+
+    return application

@@ -1,0 +1,67 @@
+"""Remembered DICOMweb read grants: reused for a few seconds per credential and study, never for a refusal,
+and a revoked share stops being honoured once they expire."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import pytest
+
+from tests.conftest import LOG_DIR
+from tests.pacs.conftest import bearer, upload
+from tests.support.servers import https_server, server_env
+
+pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
+GRANT_SECONDS = 2.0
+
+
+def test_revoked_share_is_refused_once_the_grant_expires(client, make_user, series_factory,
+                                                         test_database_name: str) -> None:
+    owner, reader = make_user("researcher"), make_user("researcher")
+    series = series_factory(count=1)
+    uploaded = upload(client, owner, [(p.name, p.read_bytes()) for p in series.files])
+    assert uploaded.status_code == 201, uploaded.text
+    study = uploaded.json()["studies"][0]
+    metadata = f"/dicom-web/studies/{series.study_uid}/metadata"
+
+    env = server_env(test_database_name, MEDCLOUD_READ_GRANT_SECONDS=str(GRANT_SECONDS))
+    with https_server(env, LOG_DIR / "web-read-grants.log") as base_url, \
+            httpx.Client(base_url=base_url, verify=False, timeout=30) as grants:
+        assert grants.get(metadata, headers=bearer(reader)).status_code == 404  # refusals are not remembered
+        share = client.post(f"/api/pacs/studies/{study['id']}/shares/", headers=bearer(owner),
+                            json={"user_email": reader.email})
+        assert share.status_code == 201, share.text
+        reader_headers = bearer(reader)
+        assert grants.get(metadata, headers=reader_headers).status_code == 200
+        revoked_at = time.monotonic()
+        revoked = client.delete(f"/api/pacs/studies/{study['id']}/shares/{share.json()['id']}/",
+                                headers=bearer(owner))
+        assert revoked.status_code == 204
+        # The same credential may still read for what is left of the grant, never longer.
+        while time.monotonic() - revoked_at < GRANT_SECONDS + 0.5:
+            time.sleep(0.25)
+        assert grants.get(metadata, headers=reader_headers).status_code == 404
+
+
+def test_browser_session_reads_through_the_lean_proxy_handler(client, make_user, series_factory) -> None:
+    """OHIF on the same origin sends the session cookie: the proxy's own handler still knows the user, still
+    refuses a study the user may not see, and still sends the security headers."""
+    from django.conf import settings
+    from django.test import Client as DjangoClient
+
+    owner, stranger = make_user("researcher"), make_user("researcher")
+    series = series_factory(count=1)
+    assert upload(client, owner, [(p.name, p.read_bytes()) for p in series.files]).status_code == 201
+    metadata = f"/dicom-web/studies/{series.study_uid}/metadata"
+
+    def session_cookie(user) -> dict[str, str]:
+        django_client = DjangoClient()
+        django_client.force_login(user)
+        return {settings.SESSION_COOKIE_NAME: django_client.cookies[settings.SESSION_COOKIE_NAME].value}
+
+    mine = client.get(metadata, cookies=session_cookie(owner))
+    assert mine.status_code == 200, mine.text
+    assert mine.headers["x-content-type-options"] == "nosniff"
+    assert client.get(metadata, cookies=session_cookie(stranger)).status_code == 404
+    assert client.get(metadata).status_code == 401
