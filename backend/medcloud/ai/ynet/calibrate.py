@@ -27,7 +27,7 @@ THRESHOLDS = (0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55)
 
 
 def calibrate(weights: str | Path | None = None, write: bool = True, size_options=None,
-              decision: str = "classifier_and_mask") -> dict:
+              decision: str = "classifier") -> dict:
     from medcloud.ai.ynet.export import load_metadata
     from medcloud.ai.ynet.losses import PooledOverlap, classification_metrics
     from medcloud.ai.ynet.predictor import YNetPredictor, postprocess_mask, upsample_masks
@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser("python -m medcloud.ai.ynet.calibrate")
     p.add_argument("--weights", default=None)
     p.add_argument("--dry-run", action="store_true")
-    p.add_argument("--decision", choices=("classifier", "classifier_and_mask"), default="classifier_and_mask",
+    p.add_argument("--decision", choices=("classifier", "classifier_and_mask"), default="classifier",
                    help="slice decision rule written to ynet.json")
     args = p.parse_args(argv)
     import tensorflow as tf
