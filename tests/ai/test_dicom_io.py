@@ -32,7 +32,9 @@ def test_eight_bit_slices():
 
 
 def test_pixel_to_patient_mapping_by_hand():
-    ds = series_from_images([_ramp()], pixel_spacing=(0.5, 0.7), orientation=(0, 1, 0, 0, 0, -1), origin=(10, 20, 30))[0]
+    ds = series_from_images([_ramp()], pixel_spacing=(0.5, 0.7), orientation=(0, 1, 0, 0, 0, -1), origin=(10, 20, 30))[
+        0
+    ]
     g = slice_geometry(ds)
     # row 4, column 3: origin + 3 * 0.7 * (0,1,0) + 4 * 0.5 * (0,0,-1)
     np.testing.assert_allclose(g.to_patient([4], [3])[0], [10, 20 + 2.1, 30 - 2.0])

@@ -14,8 +14,13 @@ from medcloud.ai.ynet.config import REPO_ROOT
 
 
 def test_import_is_cheap():
-    code = "import sys, medcloud.ai, medcloud.ai.ynet, medcloud.ai.ynet.config; assert 'tensorflow' not in sys.modules; assert 'django' not in sys.modules"
-    subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO_ROOT, env={"PYTHONPATH": str(REPO_ROOT / "backend")})
+    code = (
+        "import sys, medcloud.ai, medcloud.ai.ynet, medcloud.ai.ynet.config; "
+        "assert 'tensorflow' not in sys.modules; assert 'django' not in sys.modules"
+    )
+    subprocess.run(
+        [sys.executable, "-c", code], check=True, cwd=REPO_ROOT, env={"PYTHONPATH": str(REPO_ROOT / "backend")}
+    )
 
 
 def _subset(tmp_path, ynet_data, rows_per_label, extra=()):
@@ -26,10 +31,17 @@ def _subset(tmp_path, ynet_data, rows_per_label, extra=()):
     for folder in ("brain_mri_cheng", "brain_mri_no_tumor"):
         with open(ynet_data / folder / "manifest.csv", newline="") as fh:
             for r in csv.DictReader(fh):
-                if r["split"] == "val" and rows_per_label.get(r["label"], 0) > sum(x["label"] == r["label"] for x in rows):
-                    rows.append({"file": str(ynet_data / folder / r["file"]),
-                                 "mask_file": str(ynet_data / folder / r["mask_file"]) if r["mask_file"] else "",
-                                 "label": r["label"], "split": "train"})
+                if r["split"] == "val" and rows_per_label.get(r["label"], 0) > sum(
+                    x["label"] == r["label"] for x in rows
+                ):
+                    rows.append(
+                        {
+                            "file": str(ynet_data / folder / r["file"]),
+                            "mask_file": str(ynet_data / folder / r["mask_file"]) if r["mask_file"] else "",
+                            "label": r["label"],
+                            "split": "train",
+                        }
+                    )
     for f, label in extra:
         rows.append({"file": str(f), "mask_file": "", "label": label, "split": "val"})
     with open(out / "manifest.csv", "w", newline="") as fh:
@@ -62,7 +74,12 @@ def test_unknown_labels_are_reported(tmp_path, ynet_data, ynet_weights, capsys):
         with open(chest / "manifest.csv", newline="") as fh:
             for r in list(csv.DictReader(fh))[:2]:
                 extra.append((chest / r["file"], r["label"]))
-    d, _ = _subset(tmp_path, ynet_data, {"glioma": 2}, extra=extra or [(ynet_data / "brain_mri_cheng" / "images" / "0001.png", "pneumonia")])
+    d, _ = _subset(
+        tmp_path,
+        ynet_data,
+        {"glioma": 2},
+        extra=extra or [(ynet_data / "brain_mri_cheng" / "images" / "0001.png", "pneumonia")],
+    )
     assert main(["--data", str(d), "--no-tta"]) == 0
     cap = capsys.readouterr()
     r = json.loads(cap.out.strip().splitlines()[-1])
@@ -76,8 +93,13 @@ def test_make_style_command_line(tmp_path, ynet_data, ynet_weights):
     (tmp_path / "b").mkdir()
     d1, _ = _subset(tmp_path / "a", ynet_data, {"pituitary": 2})
     d2, _ = _subset(tmp_path / "b", ynet_data, {"no_tumor": 2})
-    p = subprocess.run([sys.executable, "-m", "medcloud.ai", "evaluate", "--model", "ynet", "--data", str(d1), str(d2)],
-                       cwd=REPO_ROOT, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO_ROOT / "backend")})
+    p = subprocess.run(
+        [sys.executable, "-m", "medcloud.ai", "evaluate", "--model", "ynet", "--data", str(d1), str(d2)],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT / "backend")},
+    )
     assert p.returncode == 0, p.stderr[-2000:]
     r = json.loads(p.stdout.strip().splitlines()[-1])
     assert r["n_images"] == 4

@@ -32,8 +32,13 @@ def _sr_numbers(sr) -> list[tuple[str, float, str]]:
         for it in items:
             if it.ValueType == "NUM":
                 mv = it.MeasuredValueSequence[0]
-                out.append((it.ConceptNameCodeSequence[0].CodeMeaning, float(mv.NumericValue),
-                            mv.MeasurementUnitsCodeSequence[0].CodeValue))
+                out.append(
+                    (
+                        it.ConceptNameCodeSequence[0].CodeMeaning,
+                        float(mv.NumericValue),
+                        mv.MeasurementUnitsCodeSequence[0].CodeValue,
+                    )
+                )
             if "ContentSequence" in it:
                 walk(it.ContentSequence)
 
@@ -42,8 +47,10 @@ def _sr_numbers(sr) -> list[tuple[str, float, str]]:
 
 
 def _seg_sources(seg) -> list[str]:
-    return [str(f.DerivationImageSequence[0].SourceImageSequence[0].ReferencedSOPInstanceUID)
-            for f in seg.PerFrameFunctionalGroupsSequence]
+    return [
+        str(f.DerivationImageSequence[0].SourceImageSequence[0].ReferencedSOPInstanceUID)
+        for f in seg.PerFrameFunctionalGroupsSequence
+    ]
 
 
 def _val_series(records, **kw):
@@ -74,9 +81,18 @@ def val_series_result(ynet_predictor, val_tumour_records):
     from medcloud.ai.ynet.inference import run
 
     # 12-bit, MONOCHROME1, rescale slope/intercept, shuffled order, known geometry
-    series = _val_series(val_tumour_records, pixel_spacing=(0.98, 0.98), slice_spacing=5.0, bits=12,
-                         monochrome1=True, slope=2.0, intercept=-50.0, shuffle_seed=11,
-                         orientation=(1, 0, 0, 0, 1, 0), origin=(-125.0, -125.0, 10.0))
+    series = _val_series(
+        val_tumour_records,
+        pixel_spacing=(0.98, 0.98),
+        slice_spacing=5.0,
+        bits=12,
+        monochrome1=True,
+        slope=2.0,
+        intercept=-50.0,
+        shuffle_seed=11,
+        orientation=(1, 0, 0, 0, 1, 0),
+        origin=(-125.0, -125.0, 10.0),
+    )
     return series, run(series, ynet_predictor)
 
 
@@ -114,11 +130,11 @@ def test_area_volume_centroid_by_hand(val_series_result):
     res = out["result"]
     ps, spacing = 0.98, 5.0
     areas = [int(s.mask.sum()) * ps * ps for s in res.slices]
-    for s, a in zip(res.slices, areas):
+    for s, a in zip(res.slices, areas, strict=False):
         assert s.area_mm2 == pytest.approx(a)
     assert res.volume_mm3 == pytest.approx(sum(areas) * spacing)
     # centroid: voxel-count-weighted mean of pixel centres mapped to the patient grid
-    pts, w = [], []
+    pts, _w = [], []
     for s in res.slices:
         rr, cc = np.nonzero(s.mask)
         z = 10.0 + spacing * s.index  # slices sorted along +z from the origin
@@ -153,9 +169,12 @@ def test_seg_and_sr_read_back_and_reference_the_sources(val_series_result):
     assert vol == [pytest.approx(res.volume_mm3, rel=1e-6)]
     areas = sorted(v for name, v, unit in nums if name == "Area")
     assert areas == pytest.approx(sorted(s.area_mm2 for s in positive.values()), rel=1e-6)
-    evidence = {str(i.ReferencedSOPInstanceUID)
-                for st in sr.CurrentRequestedProcedureEvidenceSequence
-                for se in st.ReferencedSeriesSequence for i in se.ReferencedSOPSequence}
+    evidence = {
+        str(i.ReferencedSOPInstanceUID)
+        for st in sr.CurrentRequestedProcedureEvidenceSequence
+        for se in st.ReferencedSeriesSequence
+        for i in se.ReferencedSOPSequence
+    }
     assert src_uids <= evidence and seg.SOPInstanceUID in evidence
     groups = sr.content.get_planar_roi_measurement_groups()
     refs = {g.referenced_segmentation_frame.source_image_for_segmentation.referenced_sop_instance_uid for g in groups}

@@ -56,8 +56,10 @@ def test_image_size_must_be_divisible():
 def test_one_training_step_lowers_nothing_to_nan():
     keras.utils.set_random_seed(0)
     m = YNet(**TINY, separable=True)
-    m.compile(optimizer=keras.optimizers.AdamW(1e-3),
-              loss={"class": FocalCrossentropy(1.0, 0.05, [1, 1, 1, 1]), "mask": DiceBCELoss()})
+    m.compile(
+        optimizer=keras.optimizers.AdamW(1e-3),
+        loss={"class": FocalCrossentropy(1.0, 0.05, [1, 1, 1, 1]), "mask": DiceBCELoss()},
+    )
     rng = np.random.default_rng(0)
     x = rng.random((4, 32, 32, 1)).astype("float32")
     y = np.eye(4)[[0, 1, 2, 3]].astype("float32")

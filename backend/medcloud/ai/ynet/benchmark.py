@@ -37,7 +37,9 @@ def _images(n: int) -> list[np.ndarray]:
     return [rng.integers(0, 255, (256, 256), dtype=np.uint8) for _ in range(n)]
 
 
-def run_benchmark(slices: int = 24, repeats: int = 5, threads: int = 2, weights: str | None = None, tta: bool = True) -> dict:
+def run_benchmark(
+    slices: int = 24, repeats: int = 5, threads: int = 2, weights: str | None = None, tta: bool = True
+) -> dict:
     t0 = time.perf_counter()
     import tensorflow as tf
 
@@ -117,10 +119,14 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     r = run_benchmark(args.slices, args.repeats, args.threads, args.weights, tta=not args.no_tta)
     print(f"model load:            {r['model_load_s']:.3f} s (TensorFlow import {r['tensorflow_import_s']:.2f} s)")
-    print(f"{r['slices']}-slice series:       {r['series_inference_s']:.3f} s median over {args.repeats} "
-          f"(min {r['series_inference_min_s']:.3f} s; {r['threads']} threads; TTA {'on' if r['tta'] else 'off'})")
+    print(
+        f"{r['slices']}-slice series:       {r['series_inference_s']:.3f} s median over {args.repeats} "
+        f"(min {r['series_inference_min_s']:.3f} s; {r['threads']} threads; TTA {'on' if r['tta'] else 'off'})"
+    )
     print(f"per slice:             {r['per_slice_ms']:.1f} ms (network alone {r['model_forward_s']:.3f} s per series)")
-    print(f"SEG+SR build:          {r['seg_sr_build_s']:.3f} s; with Grad-CAM series {r['seg_sr_gradcam_build_s']:.3f} s")
+    print(
+        f"SEG+SR build:          {r['seg_sr_build_s']:.3f} s; with Grad-CAM series {r['seg_sr_gradcam_build_s']:.3f} s"
+    )
     print(f"peak memory (RSS):     {r['peak_rss_mb']:.0f} MB")
     sys.stdout.flush()
     print(json.dumps(r), flush=True)

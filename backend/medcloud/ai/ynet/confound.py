@@ -51,7 +51,7 @@ def run(weights=None, decision: str | None = None) -> dict:
     def predict(images):
         probs, mprobs = pred.predict_images(images)
         full = upsample_masks(mprobs, [(256, 256)] * len(images))
-        dec = [pred.decide(p, m) for p, m in zip(probs, full)]
+        dec = [pred.decide(p, m) for p, m in zip(probs, full, strict=False)]
         return probs, np.array([d[0] for d in dec]), [d[1] for d in dec]
 
     probs, y, masks = predict(arr.images)
@@ -62,22 +62,27 @@ def run(weights=None, decision: str | None = None) -> dict:
     ov = PooledOverlap()
     for i in np.nonzero(small)[0]:
         ov.update(arr.full_masks[i], masks[i])
-    removed = np.stack([remove_tumour(img, m) for img, m in zip(arr.images, arr.full_masks)])
+    removed = np.stack([remove_tumour(img, m) for img, m in zip(arr.images, arr.full_masks, strict=False)])
     probs_r, y_r, masks_r = predict(removed)
     return {
         "decision": pred.decision,
         "n_tumour_slices": int(len(recs)),
-        "small_tumours": {"max_area_px": cut, "n": int(small.sum()),
-                          "called_tumour": float(np.mean(y[small] != no_idx)),
-                          "type_accuracy": float(np.mean(y[small] == arr.labels[small])),
-                          "classifier_only_called_tumour": float(np.mean(y_cls[small] != no_idx)),
-                          "dice_pooled": ov.dice},
+        "small_tumours": {
+            "max_area_px": cut,
+            "n": int(small.sum()),
+            "called_tumour": float(np.mean(y[small] != no_idx)),
+            "type_accuracy": float(np.mean(y[small] == arr.labels[small])),
+            "classifier_only_called_tumour": float(np.mean(y_cls[small] != no_idx)),
+            "dice_pooled": ov.dice,
+        },
         "all_tumours_called_tumour": float(np.mean(y != no_idx)),
-        "tumour_removed": {"called_no_tumour": float(np.mean(y_r == no_idx)),
-                           "classifier_only_called_no_tumour": float(np.mean(probs_r.argmax(1) == no_idx)),
-                           "mask_empty": float(np.mean([m.sum() == 0 for m in masks_r])),
-                           "mean_p_tumour_before": float(np.mean(1 - probs[:, no_idx])),
-                           "mean_p_tumour_after": float(np.mean(1 - probs_r[:, no_idx]))},
+        "tumour_removed": {
+            "called_no_tumour": float(np.mean(y_r == no_idx)),
+            "classifier_only_called_no_tumour": float(np.mean(probs_r.argmax(1) == no_idx)),
+            "mask_empty": float(np.mean([m.sum() == 0 for m in masks_r])),
+            "mean_p_tumour_before": float(np.mean(1 - probs[:, no_idx])),
+            "mean_p_tumour_after": float(np.mean(1 - probs_r[:, no_idx])),
+        },
     }
 
 

@@ -16,8 +16,8 @@ from __future__ import annotations
 import csv
 import dataclasses
 import math
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import numpy as np
 from PIL import Image
@@ -240,7 +240,9 @@ def epoch_order(n: int, epochs: int, batch_size: int, seed: int) -> np.ndarray:
     return out
 
 
-def train_dataset(arrays: ArraySet, epochs: int, batch_size: int, seed: int, num_classes: int = 4, augment: bool = True):
+def train_dataset(
+    arrays: ArraySet, epochs: int, batch_size: int, seed: int, num_classes: int = 4, augment: bool = True
+):
     """An endless-enough ``tf.data.Dataset`` of ``(image, {"class": onehot, "mask": mask})`` batches."""
     import tensorflow as tf
 

@@ -14,7 +14,7 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from pydicom.dataset import Dataset
@@ -96,8 +96,15 @@ def slice_geometry(ds: Dataset, index: int = 0) -> SliceGeometry:
     if ipp is None:
         normal = np.cross(row_c, col_c)
         ipp = list(normal * index * float(getattr(ds, "SliceThickness", 1.0) or 1.0))
-    return SliceGeometry(np.asarray(ipp, dtype=np.float64), row_c, col_c, float(spacing[0]), float(spacing[1]),
-                         has_position=has_position, has_spacing=has_spacing)
+    return SliceGeometry(
+        np.asarray(ipp, dtype=np.float64),
+        row_c,
+        col_c,
+        float(spacing[0]),
+        float(spacing[1]),
+        has_position=has_position,
+        has_spacing=has_spacing,
+    )
 
 
 @dataclasses.dataclass

@@ -16,7 +16,8 @@ the centroid components use the private coding scheme ``99MEDCLOUD``.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from pydicom.dataset import Dataset
@@ -28,8 +29,17 @@ SOFTWARE_VERSION = "ynet-1"
 SCHEME = "99MEDCLOUD"
 
 
-_TYPE2_PATIENT_STUDY = ("PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyDate", "StudyTime",
-                        "ReferringPhysicianName", "StudyID", "AccessionNumber")
+_TYPE2_PATIENT_STUDY = (
+    "PatientName",
+    "PatientID",
+    "PatientBirthDate",
+    "PatientSex",
+    "StudyDate",
+    "StudyTime",
+    "ReferringPhysicianName",
+    "StudyID",
+    "AccessionNumber",
+)
 
 
 def complete_sources(datasets: Sequence[Dataset]) -> list[Dataset]:
@@ -70,7 +80,9 @@ def algorithm_identification():
     import highdicom as hd
     from pydicom.sr.codedict import codes
 
-    return hd.AlgorithmIdentificationSequence(name="MedCloud Y-Net", version=SOFTWARE_VERSION, family=codes.cid7162.ArtificialIntelligence)
+    return hd.AlgorithmIdentificationSequence(
+        name="MedCloud Y-Net", version=SOFTWARE_VERSION, family=codes.cid7162.ArtificialIntelligence
+    )
 
 
 def build_seg(result, series_number: int = 901) -> Dataset:
@@ -125,7 +137,8 @@ def build_sr(result, seg: Dataset, series_number: int = 902) -> Dataset:
     observer = hd.sr.ObserverContext(
         observer_type=codes.DCM.Device,
         observer_identifying_attributes=hd.sr.DeviceObserverIdentifyingAttributes(
-            uid=generate_uid(), name="MedCloud Y-Net", manufacturer_name=MANUFACTURER, model_name=MODEL_NAME),
+            uid=generate_uid(), name="MedCloud Y-Net", manufacturer_name=MANUFACTURER, model_name=MODEL_NAME
+        ),
     )
     context = hd.sr.ObservationContext(observer_device_context=observer)
     algo = hd.sr.AlgorithmIdentification(name="MedCloud Y-Net", version=SOFTWARE_VERSION)
@@ -137,48 +150,93 @@ def build_sr(result, seg: Dataset, series_number: int = 902) -> Dataset:
     if result.tumour:
         ttype = result.tumour_type
         measurements = [
-            hd.sr.Measurement(name=codes.SCT.Volume, value=float(result.volume_mm3), unit=codes.UCUM.CubicMillimeter, algorithm_id=algo),
+            hd.sr.Measurement(
+                name=codes.SCT.Volume,
+                value=float(result.volume_mm3),
+                unit=codes.UCUM.CubicMillimeter,
+                algorithm_id=algo,
+            ),
             hd.sr.Measurement(name=probability, value=float(result.confidence), unit=unit_one, algorithm_id=algo),
         ]
-        for axis, v in zip("XYZ", result.centroid_mm):
-            measurements.append(hd.sr.Measurement(
-                name=_code(f"YNET-CENTROID-{axis}", f"Tumour centroid {axis} (patient LPS)"), value=float(v), unit=mm, algorithm_id=algo))
-        groups.append(hd.sr.VolumetricROIMeasurementsAndQualitativeEvaluations(
-            tracking_identifier=hd.sr.TrackingIdentifier(uid=generate_uid(), identifier="Tumour"),
-            referenced_segment=hd.sr.ReferencedSegment(
-                sop_class_uid=seg.SOPClassUID, sop_instance_uid=seg.SOPInstanceUID, segment_number=1,
-                source_images=[hd.sr.SourceImageForSegmentation(ds.SOPClassUID, ds.SOPInstanceUID)
-                               for ds in sources if ds.SOPInstanceUID in set(frames)]),
-            finding_type=codes.SCT.Neoplasm,
-            algorithm_id=algo,
-            finding_sites=[hd.sr.FindingSite(codes.SCT.Brain)],
-            measurements=measurements,
-            qualitative_evaluations=[hd.sr.QualitativeEvaluation(name=codes.DCM.Finding, value=tumour_type_code(ttype))],
-        ))
+        for axis, v in zip("XYZ", result.centroid_mm, strict=False):
+            measurements.append(
+                hd.sr.Measurement(
+                    name=_code(f"YNET-CENTROID-{axis}", f"Tumour centroid {axis} (patient LPS)"),
+                    value=float(v),
+                    unit=mm,
+                    algorithm_id=algo,
+                )
+            )
+        groups.append(
+            hd.sr.VolumetricROIMeasurementsAndQualitativeEvaluations(
+                tracking_identifier=hd.sr.TrackingIdentifier(uid=generate_uid(), identifier="Tumour"),
+                referenced_segment=hd.sr.ReferencedSegment(
+                    sop_class_uid=seg.SOPClassUID,
+                    sop_instance_uid=seg.SOPInstanceUID,
+                    segment_number=1,
+                    source_images=[
+                        hd.sr.SourceImageForSegmentation(ds.SOPClassUID, ds.SOPInstanceUID)
+                        for ds in sources
+                        if ds.SOPInstanceUID in set(frames)
+                    ],
+                ),
+                finding_type=codes.SCT.Neoplasm,
+                algorithm_id=algo,
+                finding_sites=[hd.sr.FindingSite(codes.SCT.Brain)],
+                measurements=measurements,
+                qualitative_evaluations=[
+                    hd.sr.QualitativeEvaluation(name=codes.DCM.Finding, value=tumour_type_code(ttype))
+                ],
+            )
+        )
         for s in result.slices:
             if not s.area_px:
                 continue
             frame_number = frames.index(s.sop_instance_uid) + 1
-            groups.append(hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations(
-                tracking_identifier=hd.sr.TrackingIdentifier(uid=generate_uid(), identifier=f"Tumour slice {s.index + 1}"),
-                referenced_segment=hd.sr.ReferencedSegmentationFrame(
-                    sop_class_uid=seg.SOPClassUID, sop_instance_uid=seg.SOPInstanceUID, frame_number=frame_number,
-                    segment_number=1, source_image=hd.sr.SourceImageForSegmentation(
-                        sources[s.index].SOPClassUID, sources[s.index].SOPInstanceUID)),
-                finding_type=codes.SCT.Neoplasm,
+            groups.append(
+                hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations(
+                    tracking_identifier=hd.sr.TrackingIdentifier(
+                        uid=generate_uid(), identifier=f"Tumour slice {s.index + 1}"
+                    ),
+                    referenced_segment=hd.sr.ReferencedSegmentationFrame(
+                        sop_class_uid=seg.SOPClassUID,
+                        sop_instance_uid=seg.SOPInstanceUID,
+                        frame_number=frame_number,
+                        segment_number=1,
+                        source_image=hd.sr.SourceImageForSegmentation(
+                            sources[s.index].SOPClassUID, sources[s.index].SOPInstanceUID
+                        ),
+                    ),
+                    finding_type=codes.SCT.Neoplasm,
+                    algorithm_id=algo,
+                    measurements=[
+                        hd.sr.Measurement(
+                            name=codes.SCT.Area,
+                            value=float(s.area_mm2),
+                            unit=codes.UCUM.SquareMillimeter,
+                            algorithm_id=algo,
+                        ),
+                        hd.sr.Measurement(
+                            name=probability, value=float(s.probabilities[ttype]), unit=unit_one, algorithm_id=algo
+                        ),
+                    ],
+                )
+            )
+    else:
+        groups.append(
+            hd.sr.MeasurementsAndQualitativeEvaluations(
+                tracking_identifier=hd.sr.TrackingIdentifier(uid=generate_uid(), identifier="Series classification"),
                 algorithm_id=algo,
                 measurements=[
-                    hd.sr.Measurement(name=codes.SCT.Area, value=float(s.area_mm2), unit=codes.UCUM.SquareMillimeter, algorithm_id=algo),
-                    hd.sr.Measurement(name=probability, value=float(s.probabilities[ttype]), unit=unit_one, algorithm_id=algo),
+                    hd.sr.Measurement(
+                        name=probability, value=float(result.confidence), unit=unit_one, algorithm_id=algo
+                    )
                 ],
-            ))
-    else:
-        groups.append(hd.sr.MeasurementsAndQualitativeEvaluations(
-            tracking_identifier=hd.sr.TrackingIdentifier(uid=generate_uid(), identifier="Series classification"),
-            algorithm_id=algo,
-            measurements=[hd.sr.Measurement(name=probability, value=float(result.confidence), unit=unit_one, algorithm_id=algo)],
-            qualitative_evaluations=[hd.sr.QualitativeEvaluation(name=codes.DCM.Finding, value=tumour_type_code("no_tumor"))],
-        ))
+                qualitative_evaluations=[
+                    hd.sr.QualitativeEvaluation(name=codes.DCM.Finding, value=tumour_type_code("no_tumor"))
+                ],
+            )
+        )
     report = hd.sr.MeasurementReport(
         observation_context=context,
         procedure_reported=codes.SCT.DiagnosticImaging,
@@ -205,7 +263,9 @@ def _orientation_letter(v: Sequence[float]) -> str:
     return ("LPH" if vv[axis] > 0 else "RAF")[axis]
 
 
-def build_gradcam_series(result, heatmaps: Sequence[np.ndarray], images01: Sequence[np.ndarray], series_number: int = 903) -> list[Dataset]:
+def build_gradcam_series(
+    result, heatmaps: Sequence[np.ndarray], images01: Sequence[np.ndarray], series_number: int = 903
+) -> list[Dataset]:
     """One RGB secondary capture per slice: the slice with its Grad-CAM heat-map blended on top."""
     import highdicom as hd
 
@@ -214,7 +274,7 @@ def build_gradcam_series(result, heatmaps: Sequence[np.ndarray], images01: Seque
     uid = generate_uid()
     out = []
     sources = complete_sources(result.series.datasets)
-    for s, heat, img in zip(result.slices, heatmaps, images01):
+    for s, heat, img in zip(result.slices, heatmaps, images01, strict=False):
         ds = sources[s.index]
         geom = result.series.geometries[s.index]
         rgb = overlay_rgb(img, heat)
@@ -257,6 +317,6 @@ def build_dicom_outputs(result, predictor, with_gradcam: bool = True) -> dict[st
         class_idx = np.array([result.class_names.index(s.predicted_class) for s in result.slices])
         maps = cam.heatmaps(result.model_inputs, class_idx)
         images = [normalize_intensity(slice_pixels(ds)) for ds in result.series.datasets]
-        maps_full = [np.clip(probs_to_size(m, im.shape), 0, 1) for m, im in zip(maps, images)]
+        maps_full = [np.clip(probs_to_size(m, im.shape), 0, 1) for m, im in zip(maps, images, strict=False)]
         heat_ds = build_gradcam_series(result, maps_full, images)
     return {"seg": seg, "sr": sr, "heatmaps": heat_ds}

@@ -20,19 +20,28 @@ import json
 import math
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
-from medcloud.ai.ynet.config import CLASSES, MODEL_FILE
+from medcloud.ai.ynet.config import MODEL_FILE
 
 NATIVE_SIZE = 256  # images are normalised and padded at 256 x 256, then resized per input size
 
 LABEL_ALIASES = {
-    "no_tumour": "no_tumor", "notumor": "no_tumor", "no-tumor": "no_tumor", "no-tumour": "no_tumor",
-    "no tumor": "no_tumor", "no tumour": "no_tumor", "none": "no_tumor", "healthy": "no_tumor",
-    "glioma_tumor": "glioma", "meningioma_tumor": "meningioma", "pituitary_tumor": "pituitary",
+    "no_tumour": "no_tumor",
+    "notumor": "no_tumor",
+    "no-tumor": "no_tumor",
+    "no-tumour": "no_tumor",
+    "no tumor": "no_tumor",
+    "no tumour": "no_tumor",
+    "none": "no_tumor",
+    "healthy": "no_tumor",
+    "glioma_tumor": "glioma",
+    "meningioma_tumor": "meningioma",
+    "pituitary_tumor": "pituitary",
 }
 
 
@@ -66,14 +75,23 @@ def _classifier_only(y_true: np.ndarray, y_pred: np.ndarray, names: Sequence[str
     no_idx = names.index("no_tumor")
     tum = known & (y_true != no_idx)
     nt = known & (y_true == no_idx)
-    return {"accuracy": m["accuracy"], "macro_f1": m["macro_f1"],
-            "tumour_type_accuracy": float(np.mean(y_pred[tum] == y_true[tum])) if tum.any() else float("nan"),
-            "no_tumor_specificity": float(np.mean(y_pred[nt] == no_idx)) if nt.any() else float("nan")}
+    return {
+        "accuracy": m["accuracy"],
+        "macro_f1": m["macro_f1"],
+        "tumour_type_accuracy": float(np.mean(y_pred[tum] == y_true[tum])) if tum.any() else float("nan"),
+        "no_tumor_specificity": float(np.mean(y_pred[nt] == no_idx)) if nt.any() else float("nan"),
+    }
 
 
-def evaluate_dirs(dirs: Sequence[str | Path], weights: str | Path | None = None, tta: bool = True,
-                  chunk: int = 256, log=None, sizes: Sequence[int] | None = None,
-                  decision: str | None = None) -> dict[str, Any]:
+def evaluate_dirs(
+    dirs: Sequence[str | Path],
+    weights: str | Path | None = None,
+    tta: bool = True,
+    chunk: int = 256,
+    log=None,
+    sizes: Sequence[int] | None = None,
+    decision: str | None = None,
+) -> dict[str, Any]:
     from medcloud.ai.ynet.data import load_arrays, read_manifest
     from medcloud.ai.ynet.losses import PooledOverlap, classification_metrics
     from medcloud.ai.ynet.predictor import YNetPredictor, upsample_masks
@@ -94,14 +112,14 @@ def evaluate_dirs(dirs: Sequence[str | Path], weights: str | Path | None = None,
 
     y_true, y_pred, probs_all, y_pred_cls = [], [], [], []
     overlap = PooledOverlap()
-    areas, small_idx_data = [], []
+    areas = []
     per_image_dice = []
     for start in range(0, len(records), chunk):
         part = records[start : start + chunk]
         arr = load_arrays(part, NATIVE_SIZE)
         probs, mprobs = predictor.predict_images(arr.images)
         full = upsample_masks(mprobs, [m.shape for m in arr.full_masks])
-        for rec, p, t, mp in zip(part, probs, arr.full_masks, full):
+        for rec, p, t, mp in zip(part, probs, arr.full_masks, full, strict=False):
             pred, pm = predictor.decide(p, mp)
             y_true.append(names.index(rec.label) if rec.label in names else -1)
             y_pred.append(pred)
@@ -113,34 +131,47 @@ def evaluate_dirs(dirs: Sequence[str | Path], weights: str | Path | None = None,
                 overlap.update(t, pm)
                 inter = np.count_nonzero(pm & t.astype(bool))
                 per_image_dice.append(2 * inter / (area + np.count_nonzero(pm)))
-        print(f"[evaluate] {min(start + chunk, len(records))}/{len(records)} images, {time.time() - t0:.0f}s", file=log, flush=True)
+        print(
+            f"[evaluate] {min(start + chunk, len(records))}/{len(records)} images, {time.time() - t0:.0f}s",
+            file=log,
+            flush=True,
+        )
 
     y_true_a, y_pred_a, areas_a = np.array(y_true), np.array(y_pred), np.array(areas)
     known = y_true_a >= 0
-    cls = classification_metrics(y_true_a[known], y_pred_a[known], names) if known.any() else {
-        "accuracy": float("nan"), "macro_f1": float("nan"), "per_class": {}, "confusion_matrix": []}
+    cls = (
+        classification_metrics(y_true_a[known], y_pred_a[known], names)
+        if known.any()
+        else {"accuracy": float("nan"), "macro_f1": float("nan"), "per_class": {}, "confusion_matrix": []}
+    )
     present = [n for n in names if n in cls["per_class"]]
     no_idx = names.index("no_tumor")
     tumour = known & (y_true_a != no_idx)
     unknown: dict[str, dict[str, Any]] = {}
-    for rec, p in zip(records, y_pred):
+    for rec, p in zip(records, y_pred, strict=False):
         if rec.label not in names:
             u = unknown.setdefault(rec.label or "<empty>", {"n": 0, "predicted": {}})
             u["n"] += 1
             u["predicted"][names[p]] = u["predicted"].get(names[p], 0) + 1
     if unknown:
-        print(f"[evaluate] WARNING: {sum(u['n'] for u in unknown.values())} rows have labels outside the model's "
-              f"classes {names}: {sorted(unknown)}; excluded from accuracy/F1, reported under unknown_labels",
-              file=log, flush=True)
+        print(
+            f"[evaluate] WARNING: {sum(u['n'] for u in unknown.values())} rows have labels outside the model's "
+            f"classes {names}: {sorted(unknown)}; excluded from accuracy/F1, reported under unknown_labels",
+            file=log,
+            flush=True,
+        )
     # small-tumour check: tumour slices whose mask is in the smallest quartile of mask areas
     small = {}
     with_mask = areas_a > 0
     if (tumour & with_mask).any():
         cut = float(np.percentile(areas_a[tumour & with_mask], 25))
         sel = tumour & with_mask & (areas_a <= cut)
-        small = {"max_mask_area_px": cut, "n": int(sel.sum()),
-                 "called_tumour": float(np.mean(y_pred_a[sel] != no_idx)),
-                 "type_accuracy": float(np.mean(y_pred_a[sel] == y_true_a[sel]))}
+        small = {
+            "max_mask_area_px": cut,
+            "n": int(sel.sum()),
+            "called_tumour": float(np.mean(y_pred_a[sel] != no_idx)),
+            "type_accuracy": float(np.mean(y_pred_a[sel] == y_true_a[sel])),
+        }
     result = {
         "model": "ynet",
         "weights": str(Path(weights) if weights else MODEL_FILE),
@@ -148,16 +179,25 @@ def evaluate_dirs(dirs: Sequence[str | Path], weights: str | Path | None = None,
         "tta": tta,
         "decision": predictor.decision,
         "classifier_only": _classifier_only(np.array(y_true), np.array(y_pred_cls), names),
-        "postprocessing": {"min_tumour_frac": predictor.min_tumour_frac, "sizes": predictor.sizes, "threshold": predictor.threshold, "largest_component": predictor.largest_component,
-                           "gate_by_class": predictor.gate_by_class},
+        "postprocessing": {
+            "min_tumour_frac": predictor.min_tumour_frac,
+            "sizes": predictor.sizes,
+            "threshold": predictor.threshold,
+            "largest_component": predictor.largest_component,
+            "gate_by_class": predictor.gate_by_class,
+        },
         "n_images": len(records),
         "n_labelled": int(known.sum()),
         "n_masks": int(with_mask.sum()),
         "accuracy": cls["accuracy"],
         "macro_f1": cls["macro_f1"],
         "tumour_type_accuracy": float(np.mean(y_pred_a[tumour] == y_true_a[tumour])) if tumour.any() else float("nan"),
-        "tumour_vs_no_tumour_accuracy": float(np.mean((y_pred_a[known] == no_idx) == (y_true_a[known] == no_idx))) if known.any() else float("nan"),
-        "no_tumor_specificity": float(np.mean(y_pred_a[known & (y_true_a == no_idx)] == no_idx)) if (known & (y_true_a == no_idx)).any() else float("nan"),
+        "tumour_vs_no_tumour_accuracy": float(np.mean((y_pred_a[known] == no_idx) == (y_true_a[known] == no_idx)))
+        if known.any()
+        else float("nan"),
+        "no_tumor_specificity": float(np.mean(y_pred_a[known & (y_true_a == no_idx)] == no_idx))
+        if (known & (y_true_a == no_idx)).any()
+        else float("nan"),
         "dice": overlap.dice,
         "iou": overlap.iou,
         "mean_dice_per_image": float(np.mean(per_image_dice)) if per_image_dice else float("nan"),
@@ -176,11 +216,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data", nargs="+", required=True, help="folders holding a manifest.csv")
     p.add_argument("--weights", default=None, help=f"model file (default {MODEL_FILE})")
     p.add_argument("--no-tta", action="store_true", help="disable horizontal-flip test-time augmentation")
-    p.add_argument("--decision", choices=("classifier", "classifier_and_mask"), default=None,
-                   help="slice decision rule (default: from ynet.json)")
+    p.add_argument(
+        "--decision",
+        choices=("classifier", "classifier_and_mask"),
+        default=None,
+        help="slice decision rule (default: from ynet.json)",
+    )
     p.add_argument("--out", default=None, help="also write the JSON to this file")
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--sizes", type=int, nargs="+", default=None, help="input sizes for multi-scale TTA (default: from ynet.json)")
+    p.add_argument(
+        "--sizes", type=int, nargs="+", default=None, help="input sizes for multi-scale TTA (default: from ynet.json)"
+    )
     p.add_argument("--model", default="ynet")
     args = p.parse_args(argv)
     import tensorflow as tf

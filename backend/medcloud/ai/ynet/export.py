@@ -40,8 +40,8 @@ def load_model(path: str | Path | None = None):
     """Load a saved Y-Net (``compile=False``: inference only)."""
     import keras
 
-    import medcloud.ai.ynet.model  # noqa: F401  (registers YNet)
     import medcloud.ai.ynet.losses  # noqa: F401
+    import medcloud.ai.ynet.model  # noqa: F401  (registers YNet)
 
     path = Path(path) if path is not None else MODEL_FILE
     if not path.is_file():

@@ -21,7 +21,13 @@ class GradCAM:
 
         self.model = model
         self.layer_name = layer_name
-        self.grad_model = keras.Model(model.inputs, [model.get_layer(layer_name).output, model.output["class"] if isinstance(model.output, dict) else model.output[0]])
+        self.grad_model = keras.Model(
+            model.inputs,
+            [
+                model.get_layer(layer_name).output,
+                model.output["class"] if isinstance(model.output, dict) else model.output[0],
+            ],
+        )
         self._fn = None
 
     def _compute(self, x, class_index):

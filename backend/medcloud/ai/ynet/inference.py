@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from pydicom.dataset import Dataset
@@ -126,7 +127,9 @@ def slice_thicknesses(series: SortedSeries) -> np.ndarray:
     return t
 
 
-def infer_series(datasets: Sequence[Dataset], predictor=None, min_tumour_slices: int = 1, min_area_px: int = 10) -> SeriesResult:
+def infer_series(
+    datasets: Sequence[Dataset], predictor=None, min_tumour_slices: int = 1, min_area_px: int = 10
+) -> SeriesResult:
     """Run the Y-Net on a series and measure what it finds.
 
     A slice is positive when its most likely class is a tumour class and its
@@ -148,7 +151,7 @@ def infer_series(datasets: Sequence[Dataset], predictor=None, min_tumour_slices:
     thick = slice_thicknesses(series)
 
     slices: list[SliceResult] = []
-    for i, (ds, geom) in enumerate(zip(series.datasets, series.geometries)):
+    for i, (ds, geom) in enumerate(zip(series.datasets, series.geometries, strict=False)):
         p = probs[i]
         k, mask = predictor.decide(p, probs_to_size(mprobs[i], pixels[i].shape))
         cls = names[k]
@@ -159,10 +162,20 @@ def infer_series(datasets: Sequence[Dataset], predictor=None, min_tumour_slices:
         if area:
             rr, cc = np.nonzero(mask)
             bbox = [int(rr.min()), int(cc.min()), int(rr.max()), int(cc.max())]
-        slices.append(SliceResult(
-            index=i, input_index=series.order[i], sop_instance_uid=str(getattr(ds, "SOPInstanceUID", "")),
-            probabilities={n: float(v) for n, v in zip(names, p)}, predicted_class=cls, mask=mask,
-            area_px=area, area_mm2=area * geom.pixel_area_mm2, bbox=bbox, thickness_mm=float(thick[i])))
+        slices.append(
+            SliceResult(
+                index=i,
+                input_index=series.order[i],
+                sop_instance_uid=str(getattr(ds, "SOPInstanceUID", "")),
+                probabilities={n: float(v) for n, v in zip(names, p, strict=False)},
+                predicted_class=cls,
+                mask=mask,
+                area_px=area,
+                area_mm2=area * geom.pixel_area_mm2,
+                bbox=bbox,
+                thickness_mm=float(thick[i]),
+            )
+        )
 
     positive = [s for s in slices if s.area_px > 0]
     tumour = len(positive) >= min_tumour_slices
@@ -174,9 +187,14 @@ def infer_series(datasets: Sequence[Dataset], predictor=None, min_tumour_slices:
         tumour_type = max(mean_p, key=mean_p.get)
         confidence = mean_p[tumour_type]
         boxes = np.array([s.bbox for s in positive])
-        bbox = {"row_min": int(boxes[:, 0].min()), "col_min": int(boxes[:, 1].min()),
-                "row_max": int(boxes[:, 2].max()), "col_max": int(boxes[:, 3].max()),
-                "slice_min": int(min(s.index for s in positive)), "slice_max": int(max(s.index for s in positive))}
+        bbox = {
+            "row_min": int(boxes[:, 0].min()),
+            "col_min": int(boxes[:, 1].min()),
+            "row_max": int(boxes[:, 2].max()),
+            "col_max": int(boxes[:, 3].max()),
+            "slice_min": int(min(s.index for s in positive)),
+            "slice_max": int(max(s.index for s in positive)),
+        }
         # centroid: mean patient position of all tumour voxels, each weighted by its voxel volume
         acc, tot = np.zeros(3), 0.0
         for s in positive:

@@ -10,7 +10,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import keras
 import numpy as np
@@ -21,7 +21,14 @@ from keras import ops
 class FocalCrossentropy(keras.losses.Loss):
     """Categorical focal cross-entropy on one-hot targets, with label smoothing and class weights."""
 
-    def __init__(self, gamma: float = 1.0, label_smoothing: float = 0.0, class_weights: Sequence[float] | None = None, name: str = "focal_ce", **kwargs):
+    def __init__(
+        self,
+        gamma: float = 1.0,
+        label_smoothing: float = 0.0,
+        class_weights: Sequence[float] | None = None,
+        name: str = "focal_ce",
+        **kwargs,
+    ):
         super().__init__(name=name, **kwargs)
         self.gamma = float(gamma)
         self.label_smoothing = float(label_smoothing)
@@ -41,14 +48,21 @@ class FocalCrossentropy(keras.losses.Loss):
         return ops.sum(ce, axis=-1)
 
     def get_config(self):
-        return {**super().get_config(), "gamma": self.gamma, "label_smoothing": self.label_smoothing, "class_weights": self.class_weights}
+        return {
+            **super().get_config(),
+            "gamma": self.gamma,
+            "label_smoothing": self.label_smoothing,
+            "class_weights": self.class_weights,
+        }
 
 
 @keras.saving.register_keras_serializable(package="medcloud_ynet")
 class DiceBCELoss(keras.losses.Loss):
     """``bce_weight * BCE + dice_weight * (1 - soft Dice)``, Dice pooled over the whole batch."""
 
-    def __init__(self, bce_weight: float = 1.0, dice_weight: float = 1.0, smooth: float = 1.0, name: str = "dice_bce", **kwargs):
+    def __init__(
+        self, bce_weight: float = 1.0, dice_weight: float = 1.0, smooth: float = 1.0, name: str = "dice_bce", **kwargs
+    ):
         kwargs["reduction"] = "sum_over_batch_size"
         super().__init__(name=name, **kwargs)
         self.bce_weight = float(bce_weight)
@@ -68,7 +82,12 @@ class DiceBCELoss(keras.losses.Loss):
         return self.bce_weight * bce + self.dice_weight * (1.0 - dice)
 
     def get_config(self):
-        return {**super().get_config(), "bce_weight": self.bce_weight, "dice_weight": self.dice_weight, "smooth": self.smooth}
+        return {
+            **super().get_config(),
+            "bce_weight": self.bce_weight,
+            "dice_weight": self.dice_weight,
+            "smooth": self.smooth,
+        }
 
 
 def class_weights_from_counts(counts: Sequence[int], power: float = 0.5) -> list[float]:
@@ -86,7 +105,7 @@ def class_weights_from_counts(counts: Sequence[int], power: float = 0.5) -> list
 
 def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, n: int) -> np.ndarray:
     cm = np.zeros((n, n), dtype=np.int64)
-    for t, p in zip(y_true, y_pred):
+    for t, p in zip(y_true, y_pred, strict=False):
         if 0 <= t < n:
             cm[t, p] += 1
     return cm

@@ -19,7 +19,8 @@ Building blocks:
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import keras
 from keras import layers
@@ -29,9 +30,7 @@ from medcloud.ai.ynet.config import CLASSES
 
 def _conv(x, filters: int, kernel: int, separable: bool, name: str):
     if separable and kernel > 1 and x.shape[-1] > 1:
-        return layers.SeparableConv2D(
-            filters, kernel, padding="same", use_bias=False, name=name
-        )(x)
+        return layers.SeparableConv2D(filters, kernel, padding="same", use_bias=False, name=name)(x)
     return layers.Conv2D(filters, kernel, padding="same", use_bias=False, name=name)(x)
 
 
@@ -167,7 +166,7 @@ class YNet(keras.Model):
         }
 
     @classmethod
-    def from_config(cls, config: dict[str, Any]) -> "YNet":
+    def from_config(cls, config: dict[str, Any]) -> YNet:
         return cls(**config)
 
     # Layers used by Grad-CAM (the classifier's input feature map).

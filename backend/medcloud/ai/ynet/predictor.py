@@ -9,8 +9,8 @@ at any multiple of 2**depth; the training zoom augmentation 0.8-1.25 covers a
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -20,9 +20,18 @@ from medcloud.ai.ynet.preprocessing import probs_to_size, to_model_input
 class YNetPredictor:
     """Wraps a loaded Y-Net with its preprocessing and post-processing."""
 
-    def __init__(self, model=None, tta: bool = True, batch_size: int = 24, threshold: float | None = None,
-                 largest_component: bool | None = None, gate_by_class: bool | None = None, metadata: dict | None = None,
-                 sizes: Sequence[int] | None = None, decision: str | None = None):
+    def __init__(
+        self,
+        model=None,
+        tta: bool = True,
+        batch_size: int = 24,
+        threshold: float | None = None,
+        largest_component: bool | None = None,
+        gate_by_class: bool | None = None,
+        metadata: dict | None = None,
+        sizes: Sequence[int] | None = None,
+        decision: str | None = None,
+    ):
         """Post-processing defaults come from the model's metadata (``ynet.json``, tuned on val), else
         threshold 0.5, no connected-component filtering, masks gated by the class."""
         if model is None:
@@ -34,7 +43,9 @@ class YNetPredictor:
         self.tta = tta
         self.batch_size = batch_size
         self.threshold = float(threshold if threshold is not None else post.get("threshold", 0.5))
-        self.largest_component = bool(largest_component if largest_component is not None else post.get("largest_component", False))
+        self.largest_component = bool(
+            largest_component if largest_component is not None else post.get("largest_component", False)
+        )
         self.gate_by_class = bool(gate_by_class if gate_by_class is not None else post.get("gate_by_class", True))
         # "classifier": the class is the classifier's argmax. "classifier_and_mask": a tumour class is
         # kept only when the mask also finds at least min_tumour_frac of the slice (a localised finding);
@@ -53,7 +64,7 @@ class YNetPredictor:
         self._fn = None
 
     @classmethod
-    def from_file(cls, path: str | Path | None = None, **kwargs) -> "YNetPredictor":
+    def from_file(cls, path: str | Path | None = None, **kwargs) -> YNetPredictor:
         from medcloud.ai.ynet.export import load_metadata, load_model
 
         kwargs.setdefault("metadata", load_metadata(path))
@@ -61,10 +72,15 @@ class YNetPredictor:
 
     def binarize(self, prob: np.ndarray, class_probs: np.ndarray | None = None) -> np.ndarray:
         """Mask probabilities (any size) -> boolean mask with the predictor's post-processing."""
-        return self.decide(class_probs, prob)[1] if class_probs is not None else postprocess_mask(
-            prob, None, self.threshold, self.largest_component, False, self.class_names)
+        return (
+            self.decide(class_probs, prob)[1]
+            if class_probs is not None
+            else postprocess_mask(prob, None, self.threshold, self.largest_component, False, self.class_names)
+        )
 
-    def decide(self, class_probs: np.ndarray, mask_prob: np.ndarray, decision: str | None = None) -> tuple[int, np.ndarray]:
+    def decide(
+        self, class_probs: np.ndarray, mask_prob: np.ndarray, decision: str | None = None
+    ) -> tuple[int, np.ndarray]:
         """(class index, boolean mask) of one slice from its class probabilities and mask probabilities."""
         decision = decision or self.decision
         m = postprocess_mask(mask_prob, None, self.threshold, self.largest_component, False, self.class_names)
@@ -147,13 +163,18 @@ class YNetPredictor:
 
         imgs = [np.asarray(s, np.float32) if normalized else normalize_intensity(s) for s in slices]
         probs, masks = self.predict_images(imgs)
-        full = [probs_to_size(m, np.asarray(s).shape[:2]) for m, s in zip(masks, slices)]
+        full = [probs_to_size(m, np.asarray(s).shape[:2]) for m, s in zip(masks, slices, strict=False)]
         return probs, full
 
 
-def postprocess_mask(prob: np.ndarray, class_probs: np.ndarray | None, threshold: float = 0.5,
-                     largest_component: bool = False, gate_by_class: bool = False,
-                     class_names: Sequence[str] | None = None) -> np.ndarray:
+def postprocess_mask(
+    prob: np.ndarray,
+    class_probs: np.ndarray | None,
+    threshold: float = 0.5,
+    largest_component: bool = False,
+    gate_by_class: bool = False,
+    class_names: Sequence[str] | None = None,
+) -> np.ndarray:
     """Threshold; optionally keep the largest 8-connected component; optionally empty the mask
     when the classifier says no tumour."""
     m = np.asarray(prob) >= threshold

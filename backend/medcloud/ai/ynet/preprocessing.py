@@ -14,7 +14,7 @@ always sees the same kind of input:
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

@@ -67,7 +67,7 @@ def plot_confusion(ev: dict, out: Path, name: str = "ynet-confusion-val.png", ti
     rows = cm[keep]
     norm = rows / np.maximum(rows.sum(axis=1, keepdims=True), 1)
     ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
-    ylabels = [l for l, k in zip(labels, keep) if k]
+    ylabels = [name for name, k in zip(labels, keep, strict=False) if k]
     ax.set_xticks(range(len(labels)), labels, rotation=30)
     ax.set_yticks(range(len(ylabels)), ylabels)
     for i in range(rows.shape[0]):
@@ -101,7 +101,7 @@ def plot_examples(out: Path, n: int = 8, weights: str | None = None) -> Path:
     imgs = [load_image(r.image_path) for r in recs]
     probs, masks = pred.predict_slices(imgs)
     fig, axes = plt.subplots(2, n // 2, figsize=(3 * n // 2, 6.4))
-    for ax, r, img, p, m in zip(axes.ravel(), recs, imgs, probs, masks):
+    for ax, r, img, p, m in zip(axes.ravel(), recs, imgs, probs, masks, strict=False):
         ax.imshow(img, cmap="gray")
         t = load_mask(r, img.shape)
         if t.any():

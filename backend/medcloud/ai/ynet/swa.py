@@ -18,8 +18,8 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -34,13 +34,13 @@ def recalibrate_bn(model, images: np.ndarray, batch_size: int = 32) -> None:
     import keras
     import tensorflow as tf
 
-    bns = [l for l in model.layers if isinstance(l, keras.layers.BatchNormalization)]
+    bns = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
     if not bns:
         return
-    probe = keras.Model(model.inputs, [l.input for l in bns])
+    probe = keras.Model(model.inputs, [layer.input for layer in bns])
     n = 0
-    sums = [np.zeros(l.moving_mean.shape, np.float64) for l in bns]
-    sq = [np.zeros(l.moving_mean.shape, np.float64) for l in bns]
+    sums = [np.zeros(layer.moving_mean.shape, np.float64) for layer in bns]
+    sq = [np.zeros(layer.moving_mean.shape, np.float64) for layer in bns]
 
     @tf.function(reduce_retracing=True)
     def stats(x):
@@ -59,16 +59,21 @@ def recalibrate_bn(model, images: np.ndarray, batch_size: int = 32) -> None:
             sums[j] += m.numpy().astype(np.float64) * k
             sq[j] += m2.numpy().astype(np.float64) * k
         n += k
-    for j, l in enumerate(bns):
+    for j, layer in enumerate(bns):
         mean = sums[j] / n
         # mean of per-batch variances + variance of per-batch means = total variance (law of total variance)
         var = np.maximum(sq[j] / n - mean**2, 0.0)
-        l.moving_mean.assign(mean.astype(np.float32))
-        l.moving_variance.assign(var.astype(np.float32))
+        layer.moving_mean.assign(mean.astype(np.float32))
+        layer.moving_variance.assign(var.astype(np.float32))
 
 
-def select(ckpts: Sequence[str | Path], out: str | Path, ks: Sequence[int] = (1, 4, 8), recal: bool = True,
-           also_plain: bool = False) -> dict:
+def select(
+    ckpts: Sequence[str | Path],
+    out: str | Path,
+    ks: Sequence[int] = (1, 4, 8),
+    recal: bool = True,
+    also_plain: bool = False,
+) -> dict:
     from medcloud.ai.ynet.export import load_model
     from medcloud.ai.ynet.predictor import YNetPredictor
     from medcloud.ai.ynet.train import evaluate_arrays, load_split, selection_score
@@ -83,22 +88,33 @@ def select(ckpts: Sequence[str | Path], out: str | Path, ks: Sequence[int] = (1,
     candidates = []
     base = load_model(ckpts[-1])
     for k in sorted({k for k in ks if k <= len(models)}):
-        for do_recal in ((False, True) if (recal and also_plain) else (recal,)):
+        for do_recal in (False, True) if (recal and also_plain) else (recal,):
             m = base
             m.set_weights(average_weights(models[-k:]))
             if do_recal:
                 recalibrate_bn(m, clean)
             res = evaluate_arrays(YNetPredictor(m, tta=False, batch_size=32), val)
             score = selection_score(res)
-            row = {"last_k": k, "bn_recalibrated": do_recal, "score": score,
-                   **{key: res[key] for key in ("accuracy", "macro_f1", "tumour_type_accuracy", "dice", "iou")}}
-            print("[swa] " + json.dumps({a: round(b, 4) if isinstance(b, float) else b for a, b in row.items()}), flush=True)
+            row = {
+                "last_k": k,
+                "bn_recalibrated": do_recal,
+                "score": score,
+                **{key: res[key] for key in ("accuracy", "macro_f1", "tumour_type_accuracy", "dice", "iou")},
+            }
+            print(
+                "[swa] " + json.dumps({a: round(b, 4) if isinstance(b, float) else b for a, b in row.items()}),
+                flush=True,
+            )
             candidates.append((score, row, [w.copy() for w in m.get_weights()]))
     score, row, weights = max(candidates, key=lambda c: c[0])
     base.set_weights(weights)
     base.save(out)
-    return {"chosen": row, "candidates": [c[1] for c in candidates], "checkpoints": [str(c) for c in ckpts],
-            "seconds": round(time.time() - t0, 1)}
+    return {
+        "chosen": row,
+        "candidates": [c[1] for c in candidates],
+        "checkpoints": [str(c) for c in ckpts],
+        "seconds": round(time.time() - t0, 1),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:

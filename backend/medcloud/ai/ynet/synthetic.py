@@ -8,11 +8,11 @@ and optional bit depth, MONOCHROME1 and rescale slope/intercept.
 from __future__ import annotations
 
 import datetime
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import MRImageStorage, ExplicitVRLittleEndian, generate_uid
+from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage, generate_uid
 
 
 def series_from_images(

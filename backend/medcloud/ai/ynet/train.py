@@ -57,13 +57,15 @@ def evaluate_arrays(predictor, arrays, class_names=CLASSES) -> dict[str, Any]:
     known = arrays.labels >= 0
     res = classification_metrics(arrays.labels[known], pred[known], class_names)
     tumour = known & (arrays.labels < 3)
-    res["tumour_type_accuracy"] = float((pred[tumour] == arrays.labels[tumour]).mean()) if tumour.any() else float("nan")
+    res["tumour_type_accuracy"] = (
+        float((pred[tumour] == arrays.labels[tumour]).mean()) if tumour.any() else float("nan")
+    )
     full = upsample_masks(mprobs, [m.shape for m in arrays.full_masks])
     ov = PooledOverlap()
     small_total = small_ok = 0
     areas = np.array([m.sum() for m in arrays.full_masks])
     small_cut = float(np.percentile(areas[areas > 0], 25)) if (areas > 0).any() else 0.0
-    for i, (t, p) in enumerate(zip(arrays.full_masks, full)):
+    for i, (t, p) in enumerate(zip(arrays.full_masks, full, strict=False)):
         if t.any():
             ov.update(t, p >= predictor.threshold)
             if areas[i] <= small_cut and tumour[i]:
@@ -84,14 +86,14 @@ def selection_score(m: dict[str, Any]) -> float:
     return float(np.mean([m["accuracy"], m["macro_f1"], m["tumour_type_accuracy"], m["dice"]]))
 
 
-def train(cfg: TrainConfig, out_dir: Path | None = None, export_path: Path | None = MODEL_FILE, verbose: int = 2) -> dict[str, Any]:
+def train(
+    cfg: TrainConfig, out_dir: Path | None = None, export_path: Path | None = MODEL_FILE, verbose: int = 2
+) -> dict[str, Any]:
     t_start = time.time()
     configure_tensorflow(cfg.seed)
     import keras
-    import tensorflow as tf
 
     from medcloud.ai.ynet.data import train_dataset
-    from medcloud.ai.ynet.export import export_model
     from medcloud.ai.ynet.losses import DiceBCELoss, FocalCrossentropy, class_weights_from_counts
     from medcloud.ai.ynet.model import YNet
     from medcloud.ai.ynet.predictor import YNetPredictor
@@ -103,14 +105,25 @@ def train(cfg: TrainConfig, out_dir: Path | None = None, export_path: Path | Non
     train_arr = load_split("train", cfg.image_size, cfg.limit_train)
     val_arr = load_split("val", cfg.image_size, cfg.limit_val)
     counts = np.bincount(train_arr.labels, minlength=len(CLASSES))
-    print(f"[ynet] train {len(train_arr.labels)} {dict(zip(CLASSES, counts.tolist()))}, val {len(val_arr.labels)}; "
-          f"loaded in {time.time() - t_start:.0f}s", flush=True)
+    print(
+        f"[ynet] train {len(train_arr.labels)} {dict(zip(CLASSES, counts.tolist(), strict=False))}, "
+        f"val {len(val_arr.labels)}; "
+        f"loaded in {time.time() - t_start:.0f}s",
+        flush=True,
+    )
 
     if cfg.mixed_precision:
         keras.mixed_precision.set_global_policy("mixed_bfloat16")
-    model = YNet(image_size=cfg.image_size, base_filters=cfg.base_filters, depth=cfg.depth,
-                 separable=cfg.separable, attention=cfg.attention, dropout=cfg.dropout,
-                 num_classes=len(CLASSES), class_names=list(CLASSES))
+    model = YNet(
+        image_size=cfg.image_size,
+        base_filters=cfg.base_filters,
+        depth=cfg.depth,
+        separable=cfg.separable,
+        attention=cfg.attention,
+        dropout=cfg.dropout,
+        num_classes=len(CLASSES),
+        class_names=list(CLASSES),
+    )
     if cfg.init_from:
         from medcloud.ai.ynet.export import load_model
 
@@ -121,16 +134,23 @@ def train(cfg: TrainConfig, out_dir: Path | None = None, export_path: Path | Non
     warmup = min(steps * cfg.warmup_epochs, total_steps // 2)
     if warmup:
         schedule = keras.optimizers.schedules.CosineDecay(
-            initial_learning_rate=cfg.peak_lr / 10, decay_steps=max(total_steps - warmup, 1),
-            alpha=cfg.min_lr / cfg.peak_lr, warmup_target=cfg.peak_lr, warmup_steps=warmup)
+            initial_learning_rate=cfg.peak_lr / 10,
+            decay_steps=max(total_steps - warmup, 1),
+            alpha=cfg.min_lr / cfg.peak_lr,
+            warmup_target=cfg.peak_lr,
+            warmup_steps=warmup,
+        )
     else:
         schedule = keras.optimizers.schedules.CosineDecay(
-            initial_learning_rate=cfg.peak_lr, decay_steps=max(total_steps, 1), alpha=cfg.min_lr / cfg.peak_lr)
+            initial_learning_rate=cfg.peak_lr, decay_steps=max(total_steps, 1), alpha=cfg.min_lr / cfg.peak_lr
+        )
     optimizer = keras.optimizers.AdamW(learning_rate=schedule, weight_decay=cfg.weight_decay, global_clipnorm=2.0)
     model.compile(
         optimizer=optimizer,
-        loss={"class": FocalCrossentropy(cfg.focal_gamma, cfg.label_smoothing, class_weights_from_counts(counts)),
-              "mask": DiceBCELoss()},
+        loss={
+            "class": FocalCrossentropy(cfg.focal_gamma, cfg.label_smoothing, class_weights_from_counts(counts)),
+            "mask": DiceBCELoss(),
+        },
         loss_weights={"class": cfg.class_loss_weight, "mask": cfg.mask_loss_weight},
         metrics={"class": [keras.metrics.CategoricalAccuracy(name="acc")]},
         jit_compile=False,
@@ -154,11 +174,18 @@ def train(cfg: TrainConfig, out_dir: Path | None = None, export_path: Path | Non
             pred = YNetPredictor(self.model, tta=False, batch_size=32)
             m = evaluate_arrays(pred, val_arr)
             score = selection_score(m)
-            row = {"epoch": epoch + 1, "train_time_s": round(t_train, 1), "elapsed_min": round((time.time() - t_start) / 60, 2),
-                   "lr": float(keras.ops.convert_to_numpy(schedule(self.model.optimizer.iterations))),
-                   **{k: float(v) for k, v in (logs or {}).items()},
-                   **{f"val_{k}": m[k] for k in ("accuracy", "macro_f1", "tumour_type_accuracy", "dice", "iou", "small_mask_type_accuracy")},
-                   "val_score": score}
+            row = {
+                "epoch": epoch + 1,
+                "train_time_s": round(t_train, 1),
+                "elapsed_min": round((time.time() - t_start) / 60, 2),
+                "lr": float(keras.ops.convert_to_numpy(schedule(self.model.optimizer.iterations))),
+                **{k: float(v) for k, v in (logs or {}).items()},
+                **{
+                    f"val_{k}": m[k]
+                    for k in ("accuracy", "macro_f1", "tumour_type_accuracy", "dice", "iou", "small_mask_type_accuracy")
+                },
+                "val_score": score,
+            }
             history.append(row)
             (out_dir / "history.json").write_text(json.dumps(history, indent=1))
             self.model.save(out_dir / "last.keras")
@@ -168,7 +195,10 @@ def train(cfg: TrainConfig, out_dir: Path | None = None, export_path: Path | Non
             if score > best["score"]:
                 best.update(score=score, epoch=epoch + 1, metrics=m)
                 self.model.save(out_dir / "best.keras")
-            print("[ynet] " + json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()}), flush=True)
+            print(
+                "[ynet] " + json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()}),
+                flush=True,
+            )
             elapsed = time.time() - t_start
             per_epoch = elapsed / (epoch + 1)
             if elapsed + per_epoch > cfg.time_budget_min * 60 and epoch + 1 < cfg.epochs:
@@ -177,7 +207,9 @@ def train(cfg: TrainConfig, out_dir: Path | None = None, export_path: Path | Non
 
     model.fit(ds, epochs=cfg.epochs, steps_per_epoch=steps, callbacks=[ValCallback()], verbose=verbose)
     wall = time.time() - t_start
-    print(f"[ynet] training done in {wall / 60:.1f} min; best epoch {best['epoch']} score {best['score']:.4f}", flush=True)
+    print(
+        f"[ynet] training done in {wall / 60:.1f} min; best epoch {best['epoch']} score {best['score']:.4f}", flush=True
+    )
 
     result = {"best_epoch": best["epoch"], "best_val": best["metrics"], "wall_min": wall / 60, "history": history}
     if export_path is not None:
@@ -185,7 +217,9 @@ def train(cfg: TrainConfig, out_dir: Path | None = None, export_path: Path | Non
     return result
 
 
-def finish(cfg: TrainConfig, out_dir: Path, export_path: Path, history: list[dict[str, Any]], wall_s: float | None = None) -> Path:
+def finish(
+    cfg: TrainConfig, out_dir: Path, export_path: Path, history: list[dict[str, Any]], wall_s: float | None = None
+) -> Path:
     """After the epochs: SWA over the last epochs + BN recalibration (chosen on val when better than
     the best single epoch), float32 export with metadata, the training history beside it, and the
     val-tuned mask post-processing. ``python -m medcloud.ai train --finish-only --out-dir DIR`` runs
@@ -201,7 +235,7 @@ def finish(cfg: TrainConfig, out_dir: Path, export_path: Path, history: list[dic
     if cfg.swa_last:
         from medcloud.ai.ynet.swa import select
 
-        ckpts = sorted(out_dir.glob("epoch-*.keras"))[-cfg.swa_last:]
+        ckpts = sorted(out_dir.glob("epoch-*.keras"))[-cfg.swa_last :]
         if ckpts:
             swa = select(ckpts, out_dir / "swa.keras")
             (out_dir / "swa.json").write_text(json.dumps(swa, indent=2) + "\n")
@@ -213,18 +247,31 @@ def finish(cfg: TrainConfig, out_dir: Path, export_path: Path, history: list[dic
     keras.mixed_precision.set_global_policy("float32")
     if wall_s is None:
         wall_s = 60 * float(history[-1].get("elapsed_min", 0.0))
-    meta = {"classes": list(CLASSES), "image_size": cfg.image_size, "train_config": cfg.to_dict(),
-            "epochs_run": len(history), "best_epoch": best_row["epoch"], "best_epoch_val_no_tta": best_row,
-            "swa": swa_row, "exported_from": chosen.name, "train_wall_min": round(wall_s / 60, 1),
-            "preprocessing": "per-slice 0.5-99.5 percentile min-max, pad to square, antialiased bilinear resize"}
+    meta = {
+        "classes": list(CLASSES),
+        "image_size": cfg.image_size,
+        "train_config": cfg.to_dict(),
+        "epochs_run": len(history),
+        "best_epoch": best_row["epoch"],
+        "best_epoch_val_no_tta": best_row,
+        "swa": swa_row,
+        "exported_from": chosen.name,
+        "train_wall_min": round(wall_s / 60, 1),
+        "preprocessing": "per-slice 0.5-99.5 percentile min-max, pad to square, antialiased bilinear resize",
+    }
     export_model(best_model, export_path, meta)
     print(f"[ynet] exported {export_path} (from {chosen.name})", flush=True)
-    (Path(export_path).parent / (Path(export_path).stem + "-history.json")).write_text(json.dumps(history, indent=1) + "\n")
+    (Path(export_path).parent / (Path(export_path).stem + "-history.json")).write_text(
+        json.dumps(history, indent=1) + "\n"
+    )
     from medcloud.ai.ynet.calibrate import calibrate
 
     post = calibrate(export_path)
-    print(f"[ynet] val-tuned post-processing: {json.dumps(post['postprocessing'])} "
-          f"dice {post['postprocessing_val']['dice']:.4f}", flush=True)
+    print(
+        f"[ynet] val-tuned post-processing: {json.dumps(post['postprocessing'])} "
+        f"dice {post['postprocessing_val']['dice']:.4f}",
+        flush=True,
+    )
     return Path(export_path)
 
 
