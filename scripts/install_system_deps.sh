@@ -8,11 +8,15 @@ for pkg in postgresql libpq-dev redis-server orthanc orthanc-dicomweb orthanc-po
            python3-cryptography openssl curl gcc python3-venv chromium poppler-utils; do
   have_pkg "$pkg" || need+=("$pkg")
 done
+# the front server (TLS, HTTP/2, auth_request): Debian's smallest nginx build has every module it needs
+if [ ! -x /usr/sbin/nginx ] && ! command -v nginx >/dev/null; then
+  if apt-cache show nginx-light >/dev/null 2>&1; then need+=(nginx-light); else need+=(nginx); fi
+fi
 command -v python3.11 >/dev/null || need+=(python3.11 python3.11-venv python3.11-dev)
 if [ ${#need[@]} -gt 0 ]; then
   echo "[install] apt-get install ${need[*]}"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
   # Debian starts the packaged services system-wide: MedCloud runs its own under .var/ instead.
-  for svc in orthanc; do $SUDO service "$svc" stop >/dev/null 2>&1 || true; done
+  for svc in orthanc nginx; do $SUDO service "$svc" stop >/dev/null 2>&1 || true; done
 fi

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make run`: start PostgreSQL, Redis and Orthanc (project-local), migrate, load demo data, then run the
-# HTTPS (HTTP/2) web server and a Celery worker in the foreground. Ctrl-C stops everything it started.
+# front server (nginx: TLS, HTTP/2), the backend behind it (hypercorn on loopback) and a Celery worker in the
+# foreground. Ctrl-C stops everything it started.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
@@ -28,14 +29,23 @@ scripts/services.sh start --record "$STARTED"
 read -r CERT KEY < <(scripts/tls.sh)
 PORT=${MEDCLOUD_HTTPS_PORT:-8443}
 BIND=${MEDCLOUD_BIND:-127.0.0.1}
+BACKEND_PORT=${MEDCLOUD_BACKEND_PORT:-58001}
+for p in "$PORT" "$BACKEND_PORT"; do
+  if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "[run] port $p is already in use" >&2; exit 1; fi
+done
+# TLS ends at nginx: the backend trusts its X-Forwarded-Proto / -For (one proxy hop).
+export DJANGO_BEHIND_PROXY=true MEDCLOUD_NUM_PROXIES=1
 
 prefix() { while IFS= read -r line; do printf '%-7s| %s\n' "$1" "$line"; done; }
 
 "$ROOT/.venv/bin/celery" -A medcloud worker --loglevel=INFO --concurrency="${MEDCLOUD_WORKER_CONCURRENCY:-1}" \
   --hostname="worker@%h" > >(prefix worker) 2>&1 &
 pids+=($!)
-"$ROOT/.venv/bin/hypercorn" --certfile "$CERT" --keyfile "$KEY" --bind "$BIND:$PORT" \
+"$ROOT/.venv/bin/hypercorn" --bind "127.0.0.1:$BACKEND_PORT" \
   --workers "${MEDCLOUD_WEB_WORKERS:-1}" --access-logfile - medcloud.asgi:application > >(prefix web) 2>&1 &
+pids+=($!)
+"$PY" -m medcloud.core.frontserver --run-dir "$VAR/front" --listen "$BIND:$PORT" --cert "$CERT" --key "$KEY" \
+  --backend "127.0.0.1:$BACKEND_PORT" > >(prefix front) 2>&1 &
 pids+=($!)
 
 for _ in $(seq 100); do curl -sk -o /dev/null "https://127.0.0.1:$PORT/api/health/" && break; sleep 0.2; done

@@ -3,7 +3,7 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from medcloud.core.views import HealthView, spa_index
-from medcloud.pacs.dicomweb import dicomweb_proxy
+from medcloud.pacs.dicomweb import dicomweb_authz, dicomweb_proxy
 
 api_patterns = [
     path("health/", HealthView.as_view(), name="health"),
@@ -20,8 +20,10 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     # The DICOMweb proxy sits at Orthanc's own DICOMweb root, so that its BulkDataURIs point back here.
     re_path(r"^dicom-web/(?P<path>.*)$", dicomweb_proxy, name="dicomweb"),
+    # The front server's auth_request for frames and bulk data (ADR 0006); nginx keeps it internal.
+    path("dicom-web-authz", dicomweb_authz, name="dicomweb-authz"),
     # Anything else that is not an API path is a route of the single-page app.
-    re_path(r"^(?!api/|admin/|static/|dicom-web/).*$", spa_index, name="spa"),
+    re_path(r"^(?!api/|admin/|static/|dicom-web/|dicom-web-authz$).*$", spa_index, name="spa"),
 ]
 
 handler400 = "medcloud.core.errors.json_400"

@@ -51,7 +51,7 @@ def _concrete(route: str) -> str:
 
 def api_routes() -> list[str]:
     routes = [_concrete(r) for r in _walk(get_resolver().url_patterns)]
-    return sorted({r for r in routes if r.startswith(("api/", "dicom-web/"))})
+    return sorted({r for r in routes if r.startswith(("api/", "dicom-web/", "dicom-web-authz"))})
 
 
 def test_the_route_table_is_what_this_test_knows() -> None:
@@ -59,6 +59,7 @@ def test_the_route_table_is_what_this_test_knows() -> None:
     assert len(routes) >= 50
     assert set(PUBLIC) <= set(routes), set(PUBLIC) - set(routes)
     assert "dicom-web/studies/1.2.3.4/metadata" in routes
+    assert "dicom-web-authz" in routes  # the front server's auth_request: it must refuse anonymous callers too
 
 
 @pytest.mark.django_db(transaction=True)

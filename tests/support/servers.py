@@ -1,4 +1,5 @@
-"""Real processes for tests: the HTTPS (HTTP/2) web server and a Celery worker, on the test database."""
+"""Real processes for tests: the web server as `make run` serves it (nginx: TLS, HTTP/2, in front of
+hypercorn on loopback) and a Celery worker, on the test database."""
 
 from __future__ import annotations
 
@@ -37,6 +38,8 @@ def server_env(database_name: str, **overrides: str) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
         DJANGO_SETTINGS_MODULE="medcloud.settings.test",
+        DJANGO_BEHIND_PROXY="true",  # TLS ends at nginx, as in `make run` and the containers
+        MEDCLOUD_NUM_PROXIES="1",
         DATABASE_URL=f"postgres://{db['USER']}:{db.get('PASSWORD') or ''}@{db['HOST']}:{db['PORT']}/{database_name}",
         PYTHONPATH=str(REPO_ROOT / "backend"),
     )
@@ -46,14 +49,20 @@ def server_env(database_name: str, **overrides: str) -> dict[str, str]:
 
 @contextmanager
 def https_server(env: dict[str, str], log_path: Path) -> Iterator[str]:
-    """Run hypercorn (HTTP/2 over TLS) on a free port; yield its base URL."""
-    port = free_port()
+    """Run the backend (hypercorn, plain HTTP on a loopback port) behind the front server (nginx, TLS and
+    HTTP/2 on another free port, frames and bulk data from the Orthanc of ``env``); yield the HTTPS base URL."""
+    from medcloud.core import frontserver
+
+    port, backend_port = free_port(), free_port()
     cert, key = tls_pair()
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    with log_path.open("wb") as log:
+    front_dir = log_path.parent / f"{log_path.stem}-front"
+    with log_path.open("wb") as log, frontserver.running(
+        front_dir, port=port, cert=cert, key=key, backend=f"127.0.0.1:{backend_port}",
+        log_path=log_path.parent / f"{log_path.stem}-front-access.log", orthanc_url=env.get("ORTHANC_URL", ""),
+    ):
         proc = subprocess.Popen(
-            [str(VENV_BIN / "hypercorn"), "--certfile", cert, "--keyfile", key, "--bind", f"127.0.0.1:{port}",
-             "medcloud.asgi:application"],
+            [str(VENV_BIN / "hypercorn"), "--bind", f"127.0.0.1:{backend_port}", "medcloud.asgi:application"],
             env=env, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT,
         )
         base_url = f"https://127.0.0.1:{port}"
@@ -62,13 +71,14 @@ def https_server(env: dict[str, str], log_path: Path) -> Iterator[str]:
             while True:
                 if proc.poll() is not None:
                     raise RuntimeError(f"web server exited: {log_path.read_text()[-2000:]}")
-                try:
-                    httpx.get(f"{base_url}/api/schema/", verify=False, timeout=2)
-                    break
+                try:  # nginx answers 502 until the backend listens
+                    if httpx.get(f"{base_url}/api/schema/", verify=False, timeout=2).status_code == 200:
+                        break
                 except httpx.HTTPError:
-                    if time.monotonic() > deadline:
-                        raise RuntimeError(f"web server did not start: {log_path.read_text()[-2000:]}") from None
-                    time.sleep(0.2)
+                    pass
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"web server did not start: {log_path.read_text()[-2000:]}")
+                time.sleep(0.2)
             yield base_url
         finally:
             proc.terminate()

@@ -57,9 +57,12 @@ class ProxyASGIHandler(ASGIHandler):
         self._middleware_chain = convert_exception_to_response(ProxyRequestMiddleware(inner))
 
 
-def route_by_path(default_app, proxy_app, prefix: str = "/dicom-web/"):
+PROXY_PATHS = ("/dicom-web/", "/dicom-web-authz")
+
+
+def route_by_path(default_app, proxy_app, prefixes: tuple[str, ...] = PROXY_PATHS):
     async def application(scope, receive, send):
-        if scope["type"] == "http" and scope["path"].startswith(prefix):
+        if scope["type"] == "http" and scope["path"].startswith(prefixes):
             await proxy_app(scope, receive, send)
         else:
             await default_app(scope, receive, send)

@@ -9,7 +9,7 @@
 4. Study-list latency (p50, p95) with 10,000 studies in the database.
 
 It uses its own database (`<name>_bench`, migrated on the fly), the running Orthanc (everything it stores is
-deleted at the end) and its own HTTPS server process (hypercorn, like production).
+deleted at the end) and its own servers, as `make run` runs them: nginx (TLS, HTTP/2) in front of hypercorn.
 """
 
 from __future__ import annotations
@@ -78,24 +78,31 @@ def _free_port() -> int:
 
 @contextmanager
 def https_server(log_path: Path):
+    """The stack as `make run` serves it: nginx (TLS, HTTP/2; frames and bulk data from Orthanc after the
+    backend's auth_request, ADR 0006) in front of hypercorn on loopback. Yields (HTTPS base URL, hypercorn)."""
     import httpx
 
-    port = _free_port()
+    from medcloud.core import frontserver
+
+    port, backend_port = _free_port(), _free_port()
     cert, key = _tls_pair()
-    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT / "backend"))
+    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT / "backend"), DJANGO_BEHIND_PROXY="true",
+               MEDCLOUD_NUM_PROXIES="1")
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen([str(VENV_BIN / "hypercorn"), "--certfile", cert, "--keyfile", key, "--bind",
-                                 f"127.0.0.1:{port}", "medcloud.asgi:application"], env=env, cwd=REPO_ROOT,
+    with log_path.open("wb") as log, frontserver.running(log_path.parent / "front", port=port, cert=cert, key=key,
+                                                         backend=f"127.0.0.1:{backend_port}"):
+        proc = subprocess.Popen([str(VENV_BIN / "hypercorn"), "--bind", f"127.0.0.1:{backend_port}",
+                                 "medcloud.asgi:application"], env=env, cwd=REPO_ROOT,
                                 stdout=log, stderr=subprocess.STDOUT)
         base = f"https://127.0.0.1:{port}"
         try:
             for _ in range(300):
                 try:
-                    httpx.get(f"{base}/api/schema/", verify=False, timeout=2)
-                    break
+                    if httpx.get(f"{base}/api/schema/", verify=False, timeout=2).status_code == 200:
+                        break
                 except httpx.HTTPError:
-                    time.sleep(0.2)
+                    pass
+                time.sleep(0.2)
             yield base, proc
         finally:
             proc.terminate()

@@ -25,13 +25,14 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.cache import cache
 from django.db import InterfaceError, OperationalError, connection
-from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse, QueryDict, StreamingHttpResponse
 from django.middleware.csrf import CsrfViewMiddleware
 from django.views.decorators.csrf import csrf_exempt
 
@@ -270,6 +271,31 @@ async def dicomweb_proxy(request: HttpRequest, path: str) -> HttpResponse:
     is_qido = segments[-1] in QIDO_LEVELS and not (len(segments) >= 2 and segments[-2] == "instances")
     return await _forward(request, "/dicom-web/" + "/".join(segments), params, study_phi, series_phi,
                           qido=is_qido)
+
+
+@csrf_exempt
+async def dicomweb_authz(request: HttpRequest) -> HttpResponse:
+    """The front server's ``auth_request`` for frames and bulk data (ADR 0006): may the caller of the
+    request in ``X-Original-URI`` read its study? 204 yes; 403 for anything else (nginx then hands the
+    request to the proxy above, which answers with the precise error). The same checks, audit and
+    remembered grants as the proxy itself; nothing of the study is returned."""
+    denied = HttpResponse(status=403)
+    if request.method not in ("GET", "HEAD"):
+        return denied
+    original = urlsplit(request.META.get("HTTP_X_ORIGINAL_URI", ""))
+    if not original.path.startswith("/dicom-web/"):
+        return denied
+    try:
+        segments, study_uid = _parse_path(original.path[len("/dicom-web/"):])
+    except ValueError:
+        return denied
+    if study_uid is None or len(segments) < 8 or segments[6] not in ("frames", "bulk"):
+        return denied
+    request.GET = QueryDict(original.query)  # a viewer token may come as ?token=
+    caller, phi = await _authenticate(request, study_uid, carries_phi=False)
+    if isinstance(caller, HttpResponse) or phi is None:
+        return denied
+    return HttpResponse(status=204)
 
 
 def _upstream_headers(request: HttpRequest) -> dict[str, str]:

@@ -225,4 +225,7 @@ LOGGING = {
 }
 
 # Accounts: djoser, social sign-in, two-factor authentication, throttling and lockout (see settings/auth.py).
+# Behind the front server (nginx: `make run`, the containers), TLS ends there: trust its X-Forwarded-Proto.
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("DJANGO_BEHIND_PROXY") else None
+
 from .auth import *  # noqa: E402,F401,F403

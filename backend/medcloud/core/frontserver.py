@@ -1,0 +1,143 @@
+"""The front server (nginx) outside the containers: `make run`, the tests and the benchmarks.
+
+Renders ``frontend/nginx.conf.template`` (the file the frontend image uses too) into a complete nginx
+configuration under a run folder and runs nginx in the foreground: TLS + HTTP/2 at the edge, the backend
+(hypercorn, plain HTTP on loopback) behind it, frames and bulk data streamed from Orthanc after the
+backend's authorisation (ADR 0006).
+
+    python -m medcloud.core.frontserver --run-dir .var/front --listen 127.0.0.1:8443 \
+        --cert C --key K --backend 127.0.0.1:8001      # renders, then execs nginx
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import os
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from string import Template
+from urllib.parse import urlparse
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+TEMPLATE = REPO_ROOT / "frontend" / "nginx.conf.template"
+
+MAIN = """# Rendered by medcloud.core.frontserver: do not edit (edit frontend/nginx.conf.template).
+daemon off;
+master_process on;
+worker_processes 1;
+pid {run}/nginx.pid;
+error_log {error_log} warn;
+events {{ worker_connections 1024; }}
+http {{
+    include /etc/nginx/mime.types;
+    default_type application/octet-stream;
+    access_log {access_log};
+    client_body_temp_path {run}/tmp/client;
+    proxy_temp_path {run}/tmp/proxy;
+    fastcgi_temp_path {run}/tmp/fastcgi;
+    uwsgi_temp_path {run}/tmp/uwsgi;
+    scgi_temp_path {run}/tmp/scgi;
+    sendfile on;
+    tcp_nopush on;
+    keepalive_timeout 65;
+    include {server};
+}}
+"""
+
+
+def nginx_binary() -> str:
+    found = shutil.which("nginx") or next((p for p in ("/usr/sbin/nginx", "/usr/local/sbin/nginx")
+                                           if os.path.exists(p)), None)
+    if not found:
+        raise RuntimeError("nginx is not installed (scripts/install_system_deps.sh installs nginx-light)")
+    return found
+
+
+def render(run_dir: Path, *, listen: str, cert: str, key: str, backend: str, orthanc_url: str,
+           orthanc_user: str, orthanc_password: str, access_log: str = "off") -> Path:
+    """Write ``run_dir/nginx.conf`` (+ the server block beside it); return the main file."""
+    run_dir = Path(run_dir).resolve()
+    for sub in ("client", "proxy", "fastcgi", "uwsgi", "scgi"):
+        (run_dir / "tmp" / sub).mkdir(parents=True, exist_ok=True)
+    orthanc = urlparse(orthanc_url)
+    values = {
+        "MEDCLOUD_FRONT_LISTEN": listen,
+        "MEDCLOUD_TLS_CERT": str(Path(cert).resolve()),
+        "MEDCLOUD_TLS_KEY": str(Path(key).resolve()),
+        "MEDCLOUD_BACKEND_UPSTREAM": backend,
+        "MEDCLOUD_ORTHANC_UPSTREAM": f"{orthanc.hostname}:{orthanc.port or 80}",
+        "MEDCLOUD_ORTHANC_BASIC": base64.b64encode(f"{orthanc_user}:{orthanc_password}".encode()).decode(),
+    }
+    server = run_dir / "server.conf"
+    server.write_text(Template(TEMPLATE.read_text()).safe_substitute(values))
+    server.chmod(0o600)  # it holds Orthanc's credentials
+    main = run_dir / "nginx.conf"
+    main.write_text(MAIN.format(run=run_dir, error_log=run_dir / "error.log", access_log=access_log,
+                                server=server))
+    return main
+
+
+def command(main: Path) -> list[str]:
+    return [nginx_binary(), "-c", str(main), "-p", str(main.parent), "-e", str(main.parent / "error.log")]
+
+
+def _answers(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+@contextmanager
+def running(run_dir: Path, *, port: int, cert: str, key: str, backend: str, log_path: Path | None = None,
+            **orthanc: str) -> Iterator[subprocess.Popen]:
+    """nginx listening on 127.0.0.1:``port`` in front of ``backend`` until the block ends."""
+    from django.conf import settings
+
+    main = render(run_dir, listen=f"127.0.0.1:{port}", cert=cert, key=key, backend=backend,
+                  orthanc_url=orthanc.get("orthanc_url") or settings.ORTHANC_URL,
+                  orthanc_user=orthanc.get("orthanc_user") or settings.ORTHANC_USERNAME,
+                  orthanc_password=orthanc.get("orthanc_password") or settings.ORTHANC_PASSWORD,
+                  access_log=str(log_path) if log_path else "off")
+    proc = subprocess.Popen(command(main), stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)  # noqa: S603
+    try:
+        deadline = time.monotonic() + 20
+        while not _answers(port):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                log = Path(run_dir) / "error.log"
+                raise RuntimeError(f"nginx did not start: {log.read_text()[-2000:] if log.exists() else ''}")
+            time.sleep(0.1)
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser("python -m medcloud.core.frontserver")
+    p.add_argument("--run-dir", type=Path, required=True)
+    p.add_argument("--listen", required=True)
+    p.add_argument("--cert", required=True)
+    p.add_argument("--key", required=True)
+    p.add_argument("--backend", required=True, help="host:port of the backend (hypercorn)")
+    p.add_argument("--access-log", default="/dev/stdout")
+    args = p.parse_args(argv)
+    main_conf = render(args.run_dir, listen=args.listen, cert=args.cert, key=args.key, backend=args.backend,
+                       orthanc_url=os.environ["ORTHANC_URL"], orthanc_user=os.environ["ORTHANC_USERNAME"],
+                       orthanc_password=os.environ["ORTHANC_PASSWORD"], access_log=args.access_log)
+    argv_nginx = command(main_conf)
+    os.execv(argv_nginx[0], argv_nginx)  # noqa: S606 - our own nginx binary and rendered configuration
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,104 @@
+"""The front server's fast path for pixel data (ADR 0006), over real HTTP/2 + TLS through nginx, against the
+real Orthanc: frames and bulk data stream from Orthanc only after the backend's auth_request said yes, and every
+refusal or fault is answered by the backend's proxy in the one error shape."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from tests.conftest import LOG_DIR
+from tests.pacs.conftest import bearer, upload
+from tests.support.servers import free_port, https_server, server_env
+
+pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
+
+ACCEPT = {"Accept": 'multipart/related; type="application/octet-stream"; transfer-syntax=*'}
+
+
+def _first_instance(client, user, series) -> tuple[str, str]:
+    response = upload(client, user, [(p.name, p.read_bytes()) for p in series.files])
+    assert response.status_code == 201, response.text
+    metadata = client.get(f"/dicom-web/studies/{series.study_uid}/metadata", headers=bearer(user))
+    assert metadata.status_code == 200, metadata.text
+    item = metadata.json()[0]
+    return item["0020000E"]["Value"][0], item["00080018"]["Value"][0]
+
+
+def _frame(study_uid: str, series_uid: str, sop_uid: str) -> str:
+    return f"/dicom-web/studies/{study_uid}/series/{series_uid}/instances/{sop_uid}/frames/1"
+
+
+def test_frames_stream_from_orthanc_only_for_authorised_callers(client_h2, make_user, series_factory, orthanc):
+    owner, stranger = make_user("researcher"), make_user("researcher")
+    mine, theirs = series_factory(count=1), series_factory(count=1)
+    series_uid, sop_uid = _first_instance(client_h2, owner, mine)
+    other_series_uid, other_sop_uid = _first_instance(client_h2, stranger, theirs)
+    path = _frame(mine.study_uid, series_uid, sop_uid)
+
+    # The owner gets Orthanc's frame byte for byte, over HTTP/2, with the proxy's response headers.
+    proxied = client_h2.get(path, headers={**bearer(owner), **ACCEPT})
+    direct = orthanc._http.get(path, headers=ACCEPT)
+    assert proxied.http_version == "HTTP/2" and proxied.status_code == direct.status_code == 200
+    assert proxied.content.split(b"\r\n\r\n", 1)[1][:65536] == direct.content.split(b"\r\n\r\n", 1)[1][:65536]
+    assert proxied.headers["cache-control"] == "no-store" and proxied.headers["x-content-type-options"] == "nosniff"
+    assert "set-cookie" not in proxied.headers
+
+    # Refusals come from the backend's proxy, in the one error shape: no credential, a wrong one, a stranger.
+    anonymous = client_h2.get(path, headers=ACCEPT)
+    assert anonymous.status_code == 401 and anonymous.json()["error"]["code"] == "not_authenticated"
+    forged = client_h2.get(path, headers={"Authorization": "Bearer not-a-token", **ACCEPT})
+    assert forged.status_code == 401 and forged.json()["error"]["status"] == 401
+    assert client_h2.get(path, headers={**bearer(stranger), **ACCEPT}).status_code == 404
+    assert client_h2.get(_frame(mine.study_uid, series_uid, sop_uid).replace("frames/1", "bulk/7fe00010"),
+                         headers={**bearer(stranger), **ACCEPT}).status_code == 404
+
+    # A study the caller may read, with someone else's series and instance under it: Orthanc checks the
+    # hierarchy, so the authorised study UID cannot be used as a key to another study's pixels.
+    mixed = client_h2.get(_frame(mine.study_uid, other_series_uid, other_sop_uid), headers={**bearer(owner), **ACCEPT})
+    assert mixed.status_code == 404 and mixed.json()["error"]["code"] in ("upstream_error", "not_found")
+
+    # A viewer token scoped to the study reads its frames (as ?token= and as OHIF's Bearer) and nothing else.
+    minted = client_h2.get("/api/pacs/studies/", headers=bearer(owner)).json()["results"][0]
+    token = client_h2.post(f"/api/pacs/studies/{minted['id']}/viewer-token/", headers=bearer(owner)).json()["token"]
+    assert client_h2.get(path, params={"token": token}, headers=ACCEPT).status_code == 200
+    assert client_h2.get(path, headers={"Authorization": f"Bearer {token}", **ACCEPT}).status_code == 200
+    assert client_h2.get(_frame(theirs.study_uid, other_series_uid, other_sop_uid), params={"token": token},
+                         headers=ACCEPT).status_code == 404
+
+    # Writing to a frame is not a thing; the authorisation endpoint is not reachable from outside.
+    assert client_h2.post(path, headers=bearer(owner)).status_code == 405
+    assert client_h2.get("/_medcloud/dicomweb-authz", headers=bearer(owner)).status_code == 404
+
+
+def test_authz_endpoint_refuses_what_it_does_not_know(client, make_user, series_factory):
+    """Asked directly (as nginx does), it only ever says yes for a pixel path of a study the caller may read."""
+    owner = make_user("researcher")
+    series = series_factory(count=1)
+    series_uid, sop_uid = _first_instance(client, owner, series)
+    frame = _frame(series.study_uid, series_uid, sop_uid)
+
+    def ask(uri: str, headers: dict[str, str] | None = None, method: str = "GET") -> int:
+        asked = client.request(method, "/dicom-web-authz", headers={"X-Original-URI": uri, **(headers or {})})
+        return asked.status_code
+
+    assert ask(frame, bearer(owner)) == 204
+    assert ask(frame) == 403
+    assert ask(frame, bearer(owner), method="POST") == 403
+    assert ask(f"/dicom-web/studies/{series.study_uid}/metadata", bearer(owner)) == 403  # PHI: never the fast path
+    assert ask(f"/dicom-web/studies/{series.study_uid}/series/{series_uid}/instances/{sop_uid}", bearer(owner)) == 403
+    assert ask("/dicom-web/studies/../../instances/x/frames/1", bearer(owner)) == 403
+    assert ask("/api/pacs/studies/", bearer(owner)) == 403
+
+
+def test_orthanc_down_frames_get_the_backends_503(client, test_database_name, make_user, series_factory):
+    owner = make_user("researcher")
+    series = series_factory(count=1)
+    series_uid, sop_uid = _first_instance(client, owner, series)
+    env = server_env(test_database_name, ORTHANC_URL=f"http://127.0.0.1:{free_port()}")
+    with https_server(env, LOG_DIR / "web-front-orthanc-down.log") as base_url, \
+            httpx.Client(base_url=base_url, verify=False, timeout=60) as down:
+        response = down.get(_frame(series.study_uid, series_uid, sop_uid), headers={**bearer(owner), **ACCEPT})
+    assert response.status_code == 503, response.text
+    assert response.json()["error"]["code"] == "upstream_unavailable"
+
