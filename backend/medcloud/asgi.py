@@ -1,6 +1,7 @@
 """ASGI entry point, served by hypercorn over HTTP/2 + TLS.
 
-/dicom-web/ goes through a lean handler (core/lean_asgi.py); everything else through Django's full stack.
+/dicom-web/ goes through a lean handler (core/lean_asgi.py); everything else through Django's full stack. The
+front server's per-frame auth_request is answered before Django when a read grant is remembered (ADR 0006).
 """
 
 import os
@@ -11,6 +12,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "medcloud.settings.local")
 
 django_application = get_asgi_application()  # sets Django up: import the rest after it
 
-from medcloud.core.lean_asgi import ProxyASGIHandler, route_by_path  # noqa: E402
+from medcloud.core.lean_asgi import ProxyASGIHandler, answer_remembered_authz, route_by_path  # noqa: E402
+from medcloud.pacs.dicomweb import authz_remembered  # noqa: E402
 
-application = route_by_path(django_application, ProxyASGIHandler())
+application = answer_remembered_authz(route_by_path(django_application, ProxyASGIHandler()), authz_remembered)

@@ -108,15 +108,20 @@ def test_json_array_splitter_in_random_chunks() -> None:
 
     objects = [{"00100010": {"vr": "PN", "Value": [{"Alphabetic": f"Na\\\"me{{{i}}}^Été"}]}, "n": [i, {"x": "}"}]}
                for i in range(50)]
-    document = json.dumps(objects, indent="\t").encode()
+    objects.append({"k": "a raw-looking \n} in a string", "deep": [{"x": {"y": "}\n}"}}]})
+    generic = json.dumps(objects, indent="\t").encode()
+    # Orthanc's own layout (top-level braces at the start of a line): cut at "\n}" without scanning
+    styled = ("[" + ",".join(json.dumps(o, indent="\t") for o in objects) + "\n]").encode()
     rng = random.Random(7)
-    for _ in range(20):
-        splitter, found, pos = JsonArraySplitter(), [], 0
-        while pos < len(document):
-            size = rng.randint(1, 64)
-            found += splitter.feed(document[pos:pos + size])
-            pos += size
-        assert [json.loads(o) for o in found] == objects
+    for document, is_styled in ((generic, False), (styled, True)):
+        for _ in range(20):
+            splitter, found, pos = JsonArraySplitter(), [], 0
+            while pos < len(document):
+                size = rng.randint(1, 64) if rng.random() < 0.7 else rng.randint(1, 4096)
+                found += splitter.feed(document[pos:pos + size])
+                pos += size
+            assert splitter.styled is is_styled
+            assert [json.loads(o) for o in found] == objects
 
 
 def test_multipart_parser_in_random_chunks() -> None:

@@ -33,7 +33,14 @@ def test_revoked_share_is_refused_once_the_grant_expires(client, make_user, seri
                             json={"user_email": reader.email})
         assert share.status_code == 201, share.text
         reader_headers = bearer(reader)
-        assert grants.get(metadata, headers=reader_headers).status_code == 200
+        answer = grants.get(metadata, headers=reader_headers)
+        assert answer.status_code == 200
+        item = answer.json()[0]
+        frame = (f"/dicom-web/studies/{series.study_uid}/series/{item['0020000E']['Value'][0]}/instances/"
+                 f"{item['00080018']['Value'][0]}/frames/1")
+        # frames come through the front server's auth_request, answered from the remembered grant
+        assert grants.get(frame, headers={**reader_headers, "Accept": "*/*"}).status_code == 200
+        assert grants.get(frame, headers={**reader_headers, "Accept": "*/*"}).status_code == 200
         revoked_at = time.monotonic()
         revoked = client.delete(f"/api/pacs/studies/{study['id']}/shares/{share.json()['id']}/",
                                 headers=bearer(owner))
@@ -42,6 +49,8 @@ def test_revoked_share_is_refused_once_the_grant_expires(client, make_user, seri
         while time.monotonic() - revoked_at < GRANT_SECONDS + 0.5:
             time.sleep(0.25)
         assert grants.get(metadata, headers=reader_headers).status_code == 404
+        refused = grants.get(frame, headers={**reader_headers, "Accept": "*/*"})
+        assert refused.status_code == 404 and refused.json()["error"]["code"] == "not_found"
 
 
 def test_browser_session_reads_through_the_lean_proxy_handler(client, make_user, series_factory) -> None:

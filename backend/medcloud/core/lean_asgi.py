@@ -68,3 +68,18 @@ def route_by_path(default_app, proxy_app, prefixes: tuple[str, ...] = PROXY_PATH
             await default_app(scope, receive, send)
 
     return application
+
+
+def answer_remembered_authz(app, is_remembered, path: str = "/dicom-web-authz"):
+    """The front server asks ``path`` once per frame. When ``is_remembered(scope)`` (a read grant the proxy
+    remembered for this credential and study), answer 204 at once: no request object, no signals, no thread
+    hop. Everything else, every refusal included, goes to ``app``."""
+
+    async def application(scope, receive, send):
+        if scope["type"] == "http" and scope["path"] == path and is_remembered(scope):
+            await send({"type": "http.response.start", "status": 204, "headers": [(b"cache-control", b"no-store")]})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        await app(scope, receive, send)
+
+    return application

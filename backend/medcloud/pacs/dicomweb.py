@@ -25,9 +25,10 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
+import orjson
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.cache import cache
@@ -118,6 +119,21 @@ def _client() -> httpx.AsyncClient:
     if client is None:
         client = _clients[id(loop)] = async_client(read_timeout=120)
     return client
+
+
+def _loads(raw: bytes) -> Any:
+    """DICOM JSON in (orjson: the metadata of a large study is parsed object by object on every view)."""
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:  # what orjson refuses (integers beyond 64 bits), the standard parser takes
+        return json.loads(raw)
+
+
+def _dumps(obj: Any) -> bytes:
+    try:
+        return orjson.dumps(obj)
+    except TypeError:
+        return json.dumps(obj, separators=(",", ":")).encode()
 
 
 def _error(status: int, code: str, message: str, **headers: str) -> JsonResponse:
@@ -273,6 +289,34 @@ async def dicomweb_proxy(request: HttpRequest, path: str) -> HttpResponse:
                           qido=is_qido)
 
 
+def _pixel_study_uid(original_path: str) -> str | None:
+    """The study UID of a frames or bulk-data path (the only paths the front server authorises), else None."""
+    if not original_path.startswith("/dicom-web/"):
+        return None
+    try:
+        segments, study_uid = _parse_path(original_path[len("/dicom-web/"):])
+    except ValueError:
+        return None
+    if study_uid is None or len(segments) < 8 or segments[6] not in ("frames", "bulk"):
+        return None
+    return study_uid
+
+
+def authz_remembered(scope: dict[str, Any]) -> bool:
+    """Whether a remembered read grant answers the front server's auth_request, before Django builds a
+    request (lean_asgi.answer_remembered_authz). The same key as ``_grant_key``; a miss goes the full way."""
+    if scope.get("method") not in ("GET", "HEAD") or not _read_grants:
+        return False
+    headers = dict(scope.get("headers") or [])
+    original = urlsplit(headers.get(b"x-original-uri", b"").decode("latin-1"))
+    study_uid = _pixel_study_uid(original.path)
+    credential = headers.get(b"authorization", b"").decode("latin-1") or (
+        parse_qs(original.query).get("token") or [""])[-1]
+    if study_uid is None or not credential or settings.PACS_READ_GRANT_SECONDS <= 0:
+        return False
+    return _remembered_grant((hashlib.sha256(credential.encode()).hexdigest(), study_uid, False)) is not None
+
+
 @csrf_exempt
 async def dicomweb_authz(request: HttpRequest) -> HttpResponse:
     """The front server's ``auth_request`` for frames and bulk data (ADR 0006): may the caller of the
@@ -283,13 +327,8 @@ async def dicomweb_authz(request: HttpRequest) -> HttpResponse:
     if request.method not in ("GET", "HEAD"):
         return denied
     original = urlsplit(request.META.get("HTTP_X_ORIGINAL_URI", ""))
-    if not original.path.startswith("/dicom-web/"):
-        return denied
-    try:
-        segments, study_uid = _parse_path(original.path[len("/dicom-web/"):])
-    except ValueError:
-        return denied
-    if study_uid is None or len(segments) < 8 or segments[6] not in ("frames", "bulk"):
+    study_uid = _pixel_study_uid(original.path)
+    if study_uid is None:
         return denied
     request.GET = QueryDict(original.query)  # a viewer token may come as ?token=
     caller, phi = await _authenticate(request, study_uid, carries_phi=False)
@@ -332,14 +371,14 @@ async def _qido_studies(request: HttpRequest, caller: Caller, params: list[tuple
         await response.aclose()
     if response.status_code >= 400:
         return _error(response.status_code, "upstream_error", "The image store refused the search.")
-    results = json.loads(body) if body.strip() else []
+    results = _loads(body) if body.strip() else []
     if visible is not None:
         allowed = set(visible)
         results = [r for r in results if _first(r, "0020000D") in allowed]
     phi = await _db(_search_phi, caller, request, [_first(r, "0020000D") for r in results])
     for item in results:
         restore_json(item, phi.get(_first(item, "0020000D") or "", {}), only_present=True)
-    return HttpResponse(json.dumps(results, separators=(",", ":")), content_type="application/dicom+json")
+    return HttpResponse(_dumps(results), content_type="application/dicom+json")
 
 
 def _search_phi(caller: Caller, request: HttpRequest, uids: list[Any]) -> dict[str, dict[str, Any]]:
@@ -370,11 +409,11 @@ async def _forward(request: HttpRequest, url: str, params: list[tuple[str, str]]
                 body = await response.aread()
             finally:
                 await response.aclose()
-            results = json.loads(body) if body.strip() else []
+            results = _loads(body) if body.strip() else []
             for item in results:
                 restore_json(item, study_phi, only_present=True)
                 restore_json(item, series_phi.get(_first(item, "0020000E") or "", {}), only_present=True)
-            return HttpResponse(json.dumps(results, separators=(",", ":")), content_type=content_type)
+            return HttpResponse(_dumps(results), content_type=content_type)
         stream: AsyncIterator[bytes] = _metadata_stream(response, study_phi, series_phi)
     elif ctype.startswith("multipart/related") and "application/dicom" in ctype and "+" not in ctype.split(
             "type=", 1)[-1][:20]:
@@ -417,10 +456,10 @@ async def _metadata_stream(response: httpx.Response, study_phi: dict[str, Any],
         async for chunk in response.aiter_bytes():
             pieces = []
             for raw in splitter.feed(chunk):
-                obj = json.loads(raw)
+                obj = _loads(raw)
                 restore_json(obj, study_phi, only_present=False)
                 restore_json(obj, series_phi.get(_first(obj, "0020000E") or "", {}), only_present=False)
-                pieces.append(json.dumps(obj, separators=(",", ":")).encode())
+                pieces.append(_dumps(obj))
             if pieces:
                 yield (b"" if first else b",") + b",".join(pieces)
                 first = False
