@@ -51,3 +51,33 @@ def test_pipeline_is_deterministic(ynet_data):
     assert not np.array_equal(b1[0].numpy(), b3[0].numpy())
     x = b1[0].numpy()
     assert x.shape == (4, 32, 32, 1) and 0.0 <= x.min() and x.max() <= 1.0
+
+
+def test_erased_negatives_lose_the_tumour_and_keep_the_rest(ynet_data):
+    """The training negatives made from tumour slices: the tumour region changes, the rest of the slice does
+    not, and in the pipeline a swapped sample is labelled no tumour with an empty mask."""
+    pytest.importorskip("tensorflow")
+    from medcloud.ai.ynet.config import CLASSES
+    from medcloud.ai.ynet.data import erase_tumour, load_arrays, load_image, load_mask, train_dataset
+    from medcloud.ai.ynet.preprocessing import normalize_intensity
+
+    recs = read_manifest(ynet_data / "brain_mri_cheng", splits=["val"])[:8]
+    img = normalize_intensity(load_image(recs[0].image_path))
+    mask = load_mask(recs[0], img.shape).astype(bool)
+    erased = erase_tumour(img, mask, seed=0)
+    from scipy import ndimage
+
+    far = ~ndimage.binary_dilation(mask, iterations=12)  # pixels well away from the tumour
+    np.testing.assert_allclose(erased[far], img[far], atol=1e-4)  # only the feather's far tail
+    assert np.abs(erased[mask] - img[mask]).mean() > 0.05  # the (bright, enhancing) tumour is gone
+    assert erased.shape == img.shape and 0.0 <= erased.min() and erased.max() <= 1.0
+
+    arr = load_arrays(recs, 32, with_erased=True)
+    assert not np.isnan(arr.erased).any()  # every Cheng slice has a mask, so every one has an erased copy
+    never = next(iter(train_dataset(arr, 1, 8, seed=5, augment=False, erase_prob=0.0)))
+    always = next(iter(train_dataset(arr, 1, 8, seed=5, augment=False, erase_prob=1.0)))
+    no_tumour = CLASSES.index("no_tumor")
+    assert (never[1]["class"].numpy().argmax(1) != no_tumour).all()
+    assert (always[1]["class"].numpy().argmax(1) == no_tumour).all()
+    assert always[1]["mask"].numpy().max() == 0.0 and never[1]["mask"].numpy().max() > 0.5
+    assert not np.array_equal(always[0].numpy(), never[0].numpy())

@@ -65,6 +65,8 @@ class TrainConfig:
     limit_val: int | None = None
     swa_last: int = 8  # average (SWA) over up to the last 8 epochs + BN recalibration, chosen on val; 0 = off
     init_from: str | None = None  # fine-tune: start from this .keras (any input size: weights are size-free)
+    aug_strength: float = 1.0  # scales every augmentation range (1 = the full ranges in data.py)
+    erase_prob: float = 0.0  # share of tumour slices swapped for their tumour-erased copy, labelled no tumour
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

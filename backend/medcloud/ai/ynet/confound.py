@@ -10,7 +10,13 @@
    The image keeps its scanner, sequence and intensity profile but has no tumour left. A
    model that recognises the source keeps saying "tumour"; one that looks at
    the tumour moves towards "no tumour". Reported: the fraction now called no
-   tumour, and the mean drop of the tumour probability.
+   tumour, and the mean drop of the tumour probability. This median fill is
+   *not* the erasure used in training (``data.erase_tumour``: mirrored healthy
+   tissue), so the check is not passed by learning the training trick; the
+   training method is reported beside it.
+3. A real normal series from another scanner (``dicom/mr_brain_sagittal``,
+   T1 MPRAGE without contrast, a healthy brain): how many slices, and which
+   series decision, the DICOM inference gives.
 
     python -m medcloud.ai.ynet.confound [--weights ...]   (prints one JSON line)
 """
@@ -64,6 +70,12 @@ def run(weights=None, decision: str | None = None) -> dict:
         ov.update(arr.full_masks[i], masks[i])
     removed = np.stack([remove_tumour(img, m) for img, m in zip(arr.images, arr.full_masks, strict=False)])
     probs_r, y_r, masks_r = predict(removed)
+    from medcloud.ai.ynet.data import erase_tumour
+
+    mirrored = np.stack(
+        [erase_tumour(img, m, seed=i) for i, (img, m) in enumerate(zip(arr.images, arr.full_masks, strict=False))]
+    )
+    probs_m, y_m, _ = predict(mirrored)
     return {
         "decision": pred.decision,
         "n_tumour_slices": int(len(recs)),
@@ -83,6 +95,31 @@ def run(weights=None, decision: str | None = None) -> dict:
             "mean_p_tumour_before": float(np.mean(1 - probs[:, no_idx])),
             "mean_p_tumour_after": float(np.mean(1 - probs_r[:, no_idx])),
         },
+        "tumour_erased_training_method": {
+            "called_no_tumour": float(np.mean(y_m == no_idx)),
+            "mean_p_tumour_after": float(np.mean(1 - probs_m[:, no_idx])),
+        },
+        "normal_series": normal_series(pred),
+    }
+
+
+def normal_series(pred) -> dict | None:
+    """The DICOM inference on the real normal MR series (None when the data folder has no such series)."""
+    import pydicom
+
+    from medcloud.ai.ynet.config import data_root
+    from medcloud.ai.ynet.inference import infer_series
+
+    folder = data_root() / "dicom" / "mr_brain_sagittal"
+    files = sorted(folder.glob("*.dcm"))
+    if not files:
+        return None
+    result = infer_series([pydicom.dcmread(f) for f in files], predictor=pred).summary()
+    return {
+        "series": folder.name,
+        "n_slices": result["n_slices"],
+        "tumour_slices": len(result["tumour_slices"]),
+        "decision": result["decision"],
     }
 
 

@@ -88,10 +88,47 @@ class ArraySet:
     labels: np.ndarray  # (N,) int, -1 for labels outside CLASSES
     full_masks: list[np.ndarray]  # (H, W) uint8 masks at the original size
     records: list[Record]
+    # tumour slices with the tumour erased (training only, see ``erase_tumour``); NaN-free, same shape
+    erased: np.ndarray | None = None
 
 
-def load_arrays(records: Sequence[Record], size: int, keep_full_masks: bool = True) -> ArraySet:
-    """Read, normalise and resize every record (images: antialiased bilinear; masks: area)."""
+def erase_tumour(img01: np.ndarray, mask: np.ndarray, seed: int, dilate: int = 4) -> np.ndarray:
+    """The slice with its tumour replaced by brain-like tissue: a training-only negative example.
+
+    The dilated tumour region is filled from the image mirrored about the brain's own
+    mid-column (healthy tissue of the other side, same scanner and sequence); where
+    the mirror falls on tumour too, a ring-median fill with matched noise. The edge
+    is feathered. This is deliberately *not* the median fill of ``confound.remove_tumour``,
+    so that the confound check does not test the model on its own training trick.
+    """
+    from scipy import ndimage
+
+    rng = np.random.default_rng(seed)
+    m = ndimage.binary_dilation(mask.astype(bool), iterations=dilate)
+    if not m.any():
+        return img01.copy()
+    cols = np.nonzero((img01 > 0.05).any(axis=0))[0]
+    mid = (cols[0] + cols[-1]) / 2.0 if len(cols) else (img01.shape[1] - 1) / 2.0
+    src = np.clip(np.round(2 * mid - np.arange(img01.shape[1])).astype(int), 0, img01.shape[1] - 1)
+    mirrored = img01[:, src]
+    mirrored_mask = m[:, src]
+    outer = ndimage.binary_dilation(m, iterations=6) & ~m & (img01 > 0.02)
+    ring = img01[outer] if outer.any() else img01[img01 > 0.02]
+    fill = float(np.median(ring)) + rng.normal(0.0, float(np.std(ring)) * 0.5, img01.shape)
+    fill = ndimage.gaussian_filter(fill, 1.0)
+    patch = np.where(mirrored_mask, fill, mirrored)
+    weight = ndimage.gaussian_filter(m.astype(np.float32), 1.5)
+    weight = np.maximum(weight, m)
+    return np.clip(img01 * (1.0 - weight) + patch * weight, 0.0, 1.0).astype(np.float32)
+
+
+def load_arrays(
+    records: Sequence[Record], size: int, keep_full_masks: bool = True, with_erased: bool = False
+) -> ArraySet:
+    """Read, normalise and resize every record (images: antialiased bilinear; masks: area).
+
+    ``with_erased`` also keeps, for every slice with a tumour mask, a copy with the tumour
+    erased (``erase_tumour``) for the training pipeline's erased negatives."""
     import tensorflow as tf
 
     from medcloud.ai.ynet.preprocessing import pad_to_square
@@ -101,19 +138,28 @@ def load_arrays(records: Sequence[Record], size: int, keep_full_masks: bool = Tr
     masks = np.empty((n, size, size), dtype=np.float32)
     labels = np.array([CLASSES.index(r.label) if r.label in CLASSES else -1 for r in records])
     full_masks: list[np.ndarray] = []
+    erased = np.full((n, size, size), np.nan, dtype=np.float32) if with_erased else None
+
+    def to_size(img: np.ndarray) -> np.ndarray:
+        img, _ = pad_to_square(img)
+        if img.shape[0] != size:
+            img = tf.image.resize(img[None, ..., None], (size, size), "bilinear", antialias=True).numpy()[0, ..., 0]
+        return img
+
     for i, rec in enumerate(records):
         img = normalize_intensity(load_image(rec.image_path))
         m = load_mask(rec, img.shape)
         if keep_full_masks:
             full_masks.append(m)
-        img, _ = pad_to_square(img)
+        if erased is not None and m.any():
+            erased[i] = to_size(erase_tumour(img, m, seed=i))
+        img = to_size(img)
         m, _ = pad_to_square(m)
-        if img.shape[0] != size:
-            img = tf.image.resize(img[None, ..., None], (size, size), "bilinear", antialias=True).numpy()[0, ..., 0]
+        if m.shape[0] != size:
             m = tf.image.resize(m[None, ..., None].astype(np.float32), (size, size), "area").numpy()[0, ..., 0]
         images[i] = img
         masks[i] = m
-    return ArraySet(images, masks, labels, full_masks, list(records))
+    return ArraySet(images, masks, labels, full_masks, list(records), erased)
 
 
 # ---------------------------------------------------------------------------
@@ -241,22 +287,46 @@ def epoch_order(n: int, epochs: int, batch_size: int, seed: int) -> np.ndarray:
 
 
 def train_dataset(
-    arrays: ArraySet, epochs: int, batch_size: int, seed: int, num_classes: int = 4, augment: bool = True
+    arrays: ArraySet,
+    epochs: int,
+    batch_size: int,
+    seed: int,
+    num_classes: int = 4,
+    augment: bool = True,
+    strength: float = 1.0,
+    erase_prob: float = 0.0,
 ):
-    """An endless-enough ``tf.data.Dataset`` of ``(image, {"class": onehot, "mask": mask})`` batches."""
+    """An endless-enough ``tf.data.Dataset`` of ``(image, {"class": onehot, "mask": mask})`` batches.
+
+    ``erase_prob``: each tumour slice that has an erased copy (``load_arrays(with_erased=True)``)
+    is swapped, with this probability, for that copy labelled no tumour with an empty mask: the
+    same scanner and sequence without the tumour, so "tumour" cannot be learnt as "Cheng source".
+    """
     import tensorflow as tf
 
     order = epoch_order(len(arrays.labels), epochs, batch_size, seed).reshape(-1, batch_size)
     images = tf.constant((arrays.images * 255.0).round().astype(np.uint8)[..., None])
     masks = tf.constant((arrays.masks * 255.0).round().astype(np.uint8)[..., None])
     labels = tf.constant(arrays.labels.astype(np.int32))
+    use_erased = erase_prob > 0 and arrays.erased is not None
+    if use_erased:
+        has_erased = tf.constant(~np.isnan(arrays.erased[:, 0, 0]))
+        erased = tf.constant((np.nan_to_num(arrays.erased) * 255.0).round().astype(np.uint8)[..., None])
+    no_tumour = num_classes - 1  # CLASSES ends with no_tumor
 
     def make(i, idx):
         x = tf.cast(tf.gather(images, idx), tf.float32) / 255.0
         m = tf.cast(tf.gather(masks, idx), tf.float32) / 255.0
+        y_idx = tf.gather(labels, idx)
+        if use_erased:
+            draw = tf.random.stateless_uniform(tf.shape(idx), tf.stack([tf.constant(seed + 99, tf.int64), i]))
+            swap = tf.gather(has_erased, idx) & (draw < erase_prob)
+            x = tf.where(swap[:, None, None, None], tf.cast(tf.gather(erased, idx), tf.float32) / 255.0, x)
+            m = tf.where(swap[:, None, None, None], 0.0, m)
+            y_idx = tf.where(swap, no_tumour, y_idx)
         if augment:
-            x, m = augment_batch(x, m, tf.stack([tf.constant(seed, tf.int64), i]))
-        y = tf.one_hot(tf.gather(labels, idx), num_classes)
+            x, m = augment_batch(x, m, tf.stack([tf.constant(seed, tf.int64), i]), strength)
+        y = tf.one_hot(y_idx, num_classes)
         return x, {"class": y, "mask": m}
 
     ds = tf.data.Dataset.from_tensor_slices(order).enumerate()

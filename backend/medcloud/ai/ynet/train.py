@@ -34,7 +34,7 @@ def configure_tensorflow(seed: int, threads: int = 2, deterministic: bool = True
         tf.config.experimental.enable_op_determinism()
 
 
-def load_split(split: str, size: int, limit: int | None = None, data_dir: Path | None = None):
+def load_split(split: str, size: int, limit: int | None = None, data_dir: Path | None = None, with_erased=False):
     from medcloud.ai.ynet.data import load_arrays, read_manifest
 
     root = data_dir or data_root()
@@ -44,7 +44,7 @@ def load_split(split: str, size: int, limit: int | None = None, data_dir: Path |
     if limit:
         rng = np.random.default_rng(0)
         records = [records[i] for i in sorted(rng.choice(len(records), min(limit, len(records)), replace=False))]
-    return load_arrays(records, size)
+    return load_arrays(records, size, with_erased=with_erased)
 
 
 def evaluate_arrays(predictor, arrays, class_names=CLASSES) -> dict[str, Any]:
@@ -102,9 +102,15 @@ def train(
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "config.json").write_text(cfg.to_json())
 
-    train_arr = load_split("train", cfg.image_size, cfg.limit_train)
+    train_arr = load_split("train", cfg.image_size, cfg.limit_train, with_erased=cfg.erase_prob > 0)
     val_arr = load_split("val", cfg.image_size, cfg.limit_val)
     counts = np.bincount(train_arr.labels, minlength=len(CLASSES))
+    if cfg.erase_prob > 0 and train_arr.erased is not None:  # class weights for the classes as they are drawn
+        swapped = (
+            np.bincount(train_arr.labels[~np.isnan(train_arr.erased[:, 0, 0])], minlength=len(CLASSES)) * cfg.erase_prob
+        )
+        counts = counts - swapped
+        counts[-1] += swapped.sum()
     print(
         f"[ynet] train {len(train_arr.labels)} {dict(zip(CLASSES, counts.tolist(), strict=False))}, "
         f"val {len(val_arr.labels)}; "
@@ -156,7 +162,15 @@ def train(
         jit_compile=False,
     )
     print(f"[ynet] params {model.count_params():,}; {steps} steps/epoch x {cfg.epochs} epochs", flush=True)
-    ds = train_dataset(train_arr, cfg.epochs, cfg.batch_size, cfg.seed, len(CLASSES))
+    ds = train_dataset(
+        train_arr,
+        cfg.epochs,
+        cfg.batch_size,
+        cfg.seed,
+        len(CLASSES),
+        strength=cfg.aug_strength,
+        erase_prob=cfg.erase_prob,
+    )
 
     history: list[dict[str, Any]] = []
     best = {"score": -1.0, "epoch": -1, "metrics": None}
