@@ -42,7 +42,7 @@ prefix() { while IFS= read -r line; do printf '%-7s| %s\n' "$1" "$line"; done; }
   --hostname="worker@%h" > >(prefix worker) 2>&1 &
 pids+=($!)
 "$ROOT/.venv/bin/hypercorn" --bind "127.0.0.1:$BACKEND_PORT" \
-  --workers "${MEDCLOUD_WEB_WORKERS:-1}" --access-logfile - medcloud.asgi:application > >(prefix web) 2>&1 &
+  --workers "${MEDCLOUD_WEB_WORKERS:-1}" medcloud.asgi:application > >(prefix web) 2>&1 &  # access log: nginx ("front")
 pids+=($!)
 "$PY" -m medcloud.core.frontserver --run-dir "$VAR/front" --listen "$BIND:$PORT" --cert "$CERT" --key "$KEY" \
   --backend "127.0.0.1:$BACKEND_PORT" > >(prefix front) 2>&1 &
