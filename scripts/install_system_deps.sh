@@ -12,6 +12,7 @@ done
 if [ ! -x /usr/sbin/nginx ] && ! command -v nginx >/dev/null; then
   if apt-cache show nginx-light >/dev/null 2>&1; then need+=(nginx-light); else need+=(nginx); fi
 fi
+have_pkg libnginx-mod-http-js || need+=(libnginx-mod-http-js)  # njs: the grant cache key (ADR 0006)
 command -v python3.11 >/dev/null || need+=(python3.11 python3.11-venv python3.11-dev)
 if [ ${#need[@]} -gt 0 ]; then
   echo "[install] apt-get install ${need[*]}"

@@ -41,6 +41,10 @@ def test_revoked_share_is_refused_once_the_grant_expires(client, make_user, seri
         # frames come through the front server's auth_request, answered from the remembered grant
         assert grants.get(frame, headers={**reader_headers, "Accept": "*/*"}).status_code == 200
         assert grants.get(frame, headers={**reader_headers, "Accept": "*/*"}).status_code == 200
+        # nginx remembers the grant too, under a digest of the credential: never the credential on disk
+        cached = [f.read_bytes() for f in (LOG_DIR / "web-read-grants-front" / "authz-cache").rglob("*") if f.is_file()]
+        assert any(series.study_uid.encode() in c for c in cached)
+        assert not any(reader_headers["Authorization"].split()[1].encode() in c for c in cached)
         revoked_at = time.monotonic()
         revoked = client.delete(f"/api/pacs/studies/{study['id']}/shares/{share.json()['id']}/",
                                 headers=bearer(owner))

@@ -60,6 +60,7 @@ def https_server(env: dict[str, str], log_path: Path) -> Iterator[str]:
     with log_path.open("wb") as log, frontserver.running(
         front_dir, port=port, cert=cert, key=key, backend=f"127.0.0.1:{backend_port}",
         log_path=log_path.parent / f"{log_path.stem}-front-access.log", orthanc_url=env.get("ORTHANC_URL", ""),
+        read_grant_seconds=env.get("MEDCLOUD_READ_GRANT_SECONDS", "0"),  # as medcloud.settings.test
     ):
         proc = subprocess.Popen(
             [str(VENV_BIN / "hypercorn"), "--bind", f"127.0.0.1:{backend_port}", "medcloud.asgi:application"],

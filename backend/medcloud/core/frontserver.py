@@ -26,8 +26,12 @@ from urllib.parse import urlparse
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 TEMPLATE = REPO_ROOT / "frontend" / "nginx.conf.template"
+AUTHZ_JS = REPO_ROOT / "frontend" / "nginx-authz.js"
+JS_MODULE_PATHS = ("/usr/lib/nginx/modules/ngx_http_js_module.so", "/usr/share/nginx/modules/ngx_http_js_module.so",
+                   "/etc/nginx/modules/ngx_http_js_module.so")
 
 MAIN = """# Rendered by medcloud.core.frontserver: do not edit (edit frontend/nginx.conf.template).
+load_module {js_module};
 daemon off;
 master_process on;
 worker_processes 1;
@@ -59,10 +63,21 @@ def nginx_binary() -> str:
     return found
 
 
+def js_module() -> str:
+    found = next((p for p in JS_MODULE_PATHS if os.path.exists(p)), None)
+    if not found:
+        raise RuntimeError("nginx's njs module is not installed (scripts/install_system_deps.sh installs "
+                           "libnginx-mod-http-js)")
+    return found
+
+
 def render(run_dir: Path, *, listen: str, cert: str, key: str, backend: str, orthanc_url: str,
-           orthanc_user: str, orthanc_password: str, access_log: str = "off") -> Path:
-    """Write ``run_dir/nginx.conf`` (+ the server block beside it); return the main file."""
+           orthanc_user: str, orthanc_password: str, access_log: str = "off",
+           read_grant_seconds: float = 5.0) -> Path:
+    """Write ``run_dir/nginx.conf`` (+ the server block beside it); return the main file.
+    ``read_grant_seconds``: how long a granted read of frames is remembered (0: never), as in the backend."""
     run_dir = Path(run_dir).resolve()
+    (run_dir / "authz-cache").mkdir(parents=True, exist_ok=True)
     for sub in ("client", "proxy", "fastcgi", "uwsgi", "scgi"):
         (run_dir / "tmp" / sub).mkdir(parents=True, exist_ok=True)
     orthanc = urlparse(orthanc_url)
@@ -73,13 +88,18 @@ def render(run_dir: Path, *, listen: str, cert: str, key: str, backend: str, ort
         "MEDCLOUD_BACKEND_UPSTREAM": backend,
         "MEDCLOUD_ORTHANC_UPSTREAM": f"{orthanc.hostname}:{orthanc.port or 80}",
         "MEDCLOUD_ORTHANC_BASIC": base64.b64encode(f"{orthanc_user}:{orthanc_password}".encode()).decode(),
+        "MEDCLOUD_NGINX_JS": str(AUTHZ_JS),
+        "MEDCLOUD_AUTHZ_CACHE": str(run_dir / "authz-cache"),
+        # whole seconds, never longer than the backend's own window; under a second: not remembered at all
+        "MEDCLOUD_READ_GRANT_SECONDS": str(max(1, int(read_grant_seconds))),
+        "MEDCLOUD_AUTHZ_NO_CACHE": "" if read_grant_seconds >= 1 else "1",
     }
     server = run_dir / "server.conf"
     server.write_text(Template(TEMPLATE.read_text()).safe_substitute(values))
     server.chmod(0o600)  # it holds Orthanc's credentials
     main = run_dir / "nginx.conf"
     main.write_text(MAIN.format(run=run_dir, error_log=run_dir / "error.log", access_log=access_log,
-                                server=server))
+                                server=server, js_module=js_module()))
     return main
 
 
@@ -98,6 +118,7 @@ def _answers(port: int) -> bool:
 @contextmanager
 def running(run_dir: Path, *, port: int, cert: str, key: str, backend: str, log_path: Path | None = None,
             **orthanc: str) -> Iterator[subprocess.Popen]:
+    # orthanc_url / orthanc_user / orthanc_password / read_grant_seconds: default to this process's settings
     """nginx listening on 127.0.0.1:``port`` in front of ``backend`` until the block ends."""
     from django.conf import settings
 
@@ -105,7 +126,8 @@ def running(run_dir: Path, *, port: int, cert: str, key: str, backend: str, log_
                   orthanc_url=orthanc.get("orthanc_url") or settings.ORTHANC_URL,
                   orthanc_user=orthanc.get("orthanc_user") or settings.ORTHANC_USERNAME,
                   orthanc_password=orthanc.get("orthanc_password") or settings.ORTHANC_PASSWORD,
-                  access_log=str(log_path) if log_path else "off")
+                  access_log=str(log_path) if log_path else "off",
+                  read_grant_seconds=float(orthanc.get("read_grant_seconds") or settings.PACS_READ_GRANT_SECONDS))
     proc = subprocess.Popen(command(main), stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)  # noqa: S603
     try:
         deadline = time.monotonic() + 20
@@ -134,7 +156,8 @@ def main(argv: list[str] | None = None) -> None:
     args = p.parse_args(argv)
     main_conf = render(args.run_dir, listen=args.listen, cert=args.cert, key=args.key, backend=args.backend,
                        orthanc_url=os.environ["ORTHANC_URL"], orthanc_user=os.environ["ORTHANC_USERNAME"],
-                       orthanc_password=os.environ["ORTHANC_PASSWORD"], access_log=args.access_log)
+                       orthanc_password=os.environ["ORTHANC_PASSWORD"], access_log=args.access_log,
+                       read_grant_seconds=float(os.environ.get("MEDCLOUD_READ_GRANT_SECONDS", "5")))
     argv_nginx = command(main_conf)
     os.execv(argv_nginx[0], argv_nginx)  # noqa: S606 - our own nginx binary and rendered configuration
 
