@@ -34,7 +34,7 @@ MAIN = """# Rendered by medcloud.core.frontserver: do not edit (edit frontend/ng
 load_module {js_module};
 daemon off;
 master_process on;
-worker_processes 1;
+worker_processes auto;
 pid {run}/nginx.pid;
 error_log {error_log} warn;
 events {{ worker_connections 1024; }}
