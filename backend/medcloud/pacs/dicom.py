@@ -297,10 +297,27 @@ def _deidentification_plan(data: bytes, ds: Dataset) -> tuple[bool, dict[int, tu
     tags = [int(k, 16) for k in (*STUDY_PHI_TAGS, *SERIES_PHI_TAGS) if Tag(int(k, 16)) in ds]
     if any(Tag(g << 16) in ds for g in {t >> 16 for t in tags}):
         return None
-    offsets = _top_level_offsets(data, syntax.is_implicit_VR, max(tags))
+    offsets = _offsets_from_parsed(ds, tags, syntax.is_implicit_VR)
+    if offsets is None:  # some element already decoded, or of undefined length: walk the bytes again
+        offsets = _top_level_offsets(data, syntax.is_implicit_VR, max(tags))
     if offsets is None or any(t not in offsets for t in tags):
         return None
     return syntax.is_implicit_VR, {t: offsets[t] for t in tags}
+
+
+def _offsets_from_parsed(ds: Dataset, tags: list[int], implicit: bool) -> dict[int, tuple[int, int, str]] | None:
+    """(start, end, VR) of `tags` from the raw elements pydicom kept while parsing `ds` from the file's bytes
+    (their value positions are offsets into those bytes): the validation's own parse, not a second walk."""
+    out: dict[int, tuple[int, int, str]] = {}
+    for tag in tags:
+        raw = ds._dict.get(Tag(tag))
+        if not isinstance(raw, pydicom.dataelem.RawDataElement) or raw.value_tell is None \
+                or raw.length == 0xFFFFFFFF:
+            return None
+        vr = raw.VR or pydicom.datadict.dictionary_VR(raw.tag)
+        header = 8 if implicit or vr not in LONG_HEADER_VRS else 12
+        out[tag] = (raw.value_tell - header, raw.value_tell + raw.length, vr)
+    return out
 
 
 def _splice_deidentified(data: bytes, pseudonym: str) -> bytes | None:
