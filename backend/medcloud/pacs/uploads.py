@@ -12,8 +12,10 @@ import re
 import shutil
 import stat
 import tempfile
+import threading
 import zipfile
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -30,6 +32,7 @@ ZIP_MAGIC = b"PK\x03\x04"
 SKIPPED_MEMBERS = re.compile(r"(^|/)(__MACOSX/|\.DS_Store$|Thumbs\.db$|DICOMDIR$)", re.IGNORECASE)
 RATIO_MIN_BYTES = 1024 * 1024  # small members may compress well: only larger ones are held to the ratio
 COPY_CHUNK = 1024 * 1024
+EXTRACT_THREADS = 2
 
 
 class UploadRejected(ServiceError):
@@ -125,27 +128,30 @@ class UploadBatch:
                 raise UploadRejected(f"too many files (at most {settings.PACS_UPLOAD_MAX_FILES} per upload)",
                                      file=archive_name, code="too_many_files",
                                      status_code=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
-            for member in members:
-                shown = f"{archive_name}/{member.filename}"
-                path = self._new_path()
-                written = 0
+            jobs = [(member, f"{archive_name}/{member.filename}", self._new_path()) for member in members]
+            if isinstance(source, (str, Path)) and len(jobs) > 1:
+                # Inflating releases the GIL: two threads, each with its own handle on the archive file,
+                # extract about twice as fast on two cores. Results (and the first error) in member order.
+                local = threading.local()
+
+                def extract(job: tuple[zipfile.ZipInfo, str, Path]) -> int:
+                    if not hasattr(local, "archive"):
+                        local.archive = zipfile.ZipFile(source)  # noqa: SIM115 - closed below
+                        opened.append(local.archive)
+                    return _extract_member(local.archive, *job)
+
+                opened: list[zipfile.ZipFile] = []
                 try:
-                    with archive.open(member) as src, path.open("wb") as out:
-                        first = True
-                        while chunk := src.read(COPY_CHUNK):
-                            if first and chunk[:4] == ZIP_MAGIC:
-                                raise UploadRejected("nested archives are not accepted", file=shown,
-                                                     code="nested_archive")
-                            first = False
-                            written += len(chunk)
-                            if written > member.file_size:  # lying headers
-                                raise UploadRejected("the member is larger than its header says", file=shown,
-                                                     code="zip_bomb")
-                            out.write(chunk)
-                except (zipfile.BadZipFile, OSError, EOFError, RuntimeError) as exc:
-                    raise UploadRejected("the archive member is corrupt", file=shown, code="bad_archive") from exc
+                    with ThreadPoolExecutor(max_workers=EXTRACT_THREADS, thread_name_prefix="unzip") as pool:
+                        written = list(pool.map(extract, jobs))
+                finally:
+                    for handle in opened:
+                        handle.close()
+            else:
+                written = [_extract_member(archive, *job) for job in jobs]
+            for (_member, shown, path), size in zip(jobs, written, strict=True):
                 self.files.append(UploadedPath(shown, path))
-                self._account(shown, written)
+                self._account(shown, size)
 
     def add_stow_body(self, content_type: str, stream: IO[bytes]) -> None:
         """A STOW-RS request body: multipart/related, each part one application/dicom instance."""
@@ -191,6 +197,26 @@ class UploadBatch:
             raise UploadRejected(f"malformed multipart body: {exc}", code="bad_multipart") from exc
         if not self.files:
             raise UploadRejected("the STOW-RS body holds no instance", code="empty_upload")
+
+
+def _extract_member(archive: zipfile.ZipFile, member: zipfile.ZipInfo, shown: str, path: Path) -> int:
+    """Extract one member to `path`, refusing nested archives and members larger than their header says."""
+    written = 0
+    try:
+        with archive.open(member) as src, path.open("wb") as out:
+            first = True
+            while chunk := src.read(COPY_CHUNK):
+                if first and chunk[:4] == ZIP_MAGIC:
+                    raise UploadRejected("nested archives are not accepted", file=shown, code="nested_archive")
+                first = False
+                written += len(chunk)
+                if written > member.file_size:  # lying headers
+                    raise UploadRejected("the member is larger than its header says", file=shown,
+                                         code="zip_bomb")
+                out.write(chunk)
+    except (zipfile.BadZipFile, OSError, EOFError, RuntimeError) as exc:
+        raise UploadRejected("the archive member is corrupt", file=shown, code="bad_archive") from exc
+    return written
 
 
 def check_member_path(filename: str, shown: str) -> None:
