@@ -90,9 +90,10 @@ def render(run_dir: Path, *, listen: str, cert: str, key: str, backend: str, ort
         "MEDCLOUD_ORTHANC_BASIC": base64.b64encode(f"{orthanc_user}:{orthanc_password}".encode()).decode(),
         "MEDCLOUD_NGINX_JS": str(AUTHZ_JS),
         "MEDCLOUD_AUTHZ_CACHE": str(run_dir / "authz-cache"),
-        # whole seconds, never longer than the backend's own window; under a second: not remembered at all
-        "MEDCLOUD_READ_GRANT_SECONDS": str(max(1, int(read_grant_seconds))),
-        "MEDCLOUD_AUTHZ_NO_CACHE": "" if read_grant_seconds >= 1 else "1",
+        # never longer than the backend's own window: nginx counts validity on a whole-second clock (an entry
+        # can outlive its "Ns" by up to a second), so one second less; under two seconds: not remembered
+        "MEDCLOUD_READ_GRANT_SECONDS": str(max(1, int(read_grant_seconds) - 1)),
+        "MEDCLOUD_AUTHZ_NO_CACHE": "" if read_grant_seconds >= 2 else "1",
     }
     server = run_dir / "server.conf"
     server.write_text(Template(TEMPLATE.read_text()).safe_substitute(values))

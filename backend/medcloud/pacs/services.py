@@ -88,7 +88,7 @@ def _parse_all(batch: UploadBatch, expected_study_uid: str | None) -> list[Parse
         raise UploadRejected("the upload holds no file", code="empty_upload")
     parsed: list[ParsedInstance] = []
     seen: set[str] = set()
-    for item in batch.files:
+    for item in batch.ready_files():  # zip members are validated as they come out of the archive
         try:
             instance = parse_instance(item.path, item.name)
         except InvalidInstance as exc:

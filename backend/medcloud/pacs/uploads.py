@@ -15,7 +15,7 @@ import tempfile
 import threading
 import zipfile
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -49,6 +49,9 @@ class UploadRejected(ServiceError):
 class UploadedPath:
     name: str
     path: Path
+    pending: Future[int] | None = None  # being extracted from an archive: its size once done
+
+
 
 
 class UploadBatch:
@@ -56,6 +59,10 @@ class UploadBatch:
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        self._pool: ThreadPoolExecutor | None = None
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._archives: list[zipfile.ZipFile] = []
         self.files: list[UploadedPath] = []
         self.total_bytes = 0
         self._counter = 0
@@ -130,28 +137,47 @@ class UploadBatch:
                                      status_code=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
             jobs = [(member, f"{archive_name}/{member.filename}", self._new_path()) for member in members]
             if isinstance(source, (str, Path)) and len(jobs) > 1:
-                # Inflating releases the GIL: two threads, each with its own handle on the archive file,
-                # extract about twice as fast on two cores. Results (and the first error) in member order.
-                local = threading.local()
-
-                def extract(job: tuple[zipfile.ZipInfo, str, Path]) -> int:
-                    if not hasattr(local, "archive"):
-                        local.archive = zipfile.ZipFile(source)  # noqa: SIM115 - closed below
-                        opened.append(local.archive)
-                    return _extract_member(local.archive, *job)
-
-                opened: list[zipfile.ZipFile] = []
-                try:
-                    with ThreadPoolExecutor(max_workers=EXTRACT_THREADS, thread_name_prefix="unzip") as pool:
-                        written = list(pool.map(extract, jobs))
-                finally:
-                    for handle in opened:
-                        handle.close()
-            else:
-                written = [_extract_member(archive, *job) for job in jobs]
-            for (_member, shown, path), size in zip(jobs, written, strict=True):
+                # Inflating releases the GIL: worker threads, each with its own handle on the archive file,
+                # extract in the background while the files already out are validated (ready_files()).
+                for member, shown, path in jobs:
+                    future = self._extractor().submit(self._extract_in_worker, source, member, shown, path)
+                    self.files.append(UploadedPath(shown, path, pending=future))
+                return
+            for member, shown, path in jobs:
+                size = _extract_member(archive, member, shown, path)
                 self.files.append(UploadedPath(shown, path))
                 self._account(shown, size)
+
+    def _extractor(self) -> ThreadPoolExecutor:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=EXTRACT_THREADS, thread_name_prefix="unzip")
+        return self._pool
+
+    def _extract_in_worker(self, source: str | Path, member: zipfile.ZipInfo, shown: str, path: Path) -> int:
+        archive = getattr(self._local, "archive", None)
+        if archive is None:
+            archive = self._local.archive = zipfile.ZipFile(source)  # noqa: SIM115 - closed in close()
+            with self._lock:
+                self._archives.append(archive)
+        return _extract_member(archive, member, shown, path)
+
+    def ready_files(self) -> Iterator[UploadedPath]:
+        """The files in upload order, each once it is fully on disk (the first failed extraction raises)."""
+        for item in self.files:
+            if item.pending is not None:
+                size = item.pending.result()
+                item.pending = None
+                self._account(item.name, size)
+            yield item
+
+    def close(self) -> None:
+        """Stop background extraction (what has not started is cancelled) and close the archive handles."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+        for archive in self._archives:
+            archive.close()
+        self._archives.clear()
 
     def add_stow_body(self, content_type: str, stream: IO[bytes]) -> None:
         """A STOW-RS request body: multipart/related, each part one application/dicom instance."""
@@ -232,9 +258,11 @@ def check_member_path(filename: str, shown: str) -> None:
 @contextmanager
 def upload_batch() -> Iterator[UploadBatch]:
     root = Path(tempfile.mkdtemp(prefix="medcloud-upload-", dir=os.environ.get("MEDCLOUD_UPLOAD_TMP")))
+    batch = UploadBatch(root)
     try:
-        yield UploadBatch(root)
+        yield batch
     finally:
+        batch.close()
         shutil.rmtree(root, ignore_errors=True)
 
 
