@@ -12,8 +12,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
-
 REPO_ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
 
@@ -49,44 +47,15 @@ def server_env(database_name: str, **overrides: str) -> dict[str, str]:
 
 @contextmanager
 def https_server(env: dict[str, str], log_path: Path) -> Iterator[str]:
-    """Run the backend (hypercorn, plain HTTP on a loopback port) behind the front server (nginx, TLS and
-    HTTP/2 on another free port, frames and bulk data from the Orthanc of ``env``); yield the HTTPS base URL."""
+    """The backend (hypercorn on loopback) behind the front server (nginx: TLS, HTTP/2, frames from the Orthanc
+    of ``env``), as `make run` serves them; yield the HTTPS base URL. Grants are remembered only when ``env``
+    asks (MEDCLOUD_READ_GRANT_SECONDS; medcloud.settings.test says 0)."""
     from medcloud.core import frontserver
 
-    port, backend_port = free_port(), free_port()
     cert, key = tls_pair()
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    front_dir = log_path.parent / f"{log_path.stem}-front"
-    with log_path.open("wb") as log, frontserver.running(
-        front_dir, port=port, cert=cert, key=key, backend=f"127.0.0.1:{backend_port}",
-        log_path=log_path.parent / f"{log_path.stem}-front-access.log", orthanc_url=env.get("ORTHANC_URL", ""),
-        read_grant_seconds=env.get("MEDCLOUD_READ_GRANT_SECONDS", "0"),  # as medcloud.settings.test
-    ):
-        proc = subprocess.Popen(
-            [str(VENV_BIN / "hypercorn"), "--bind", f"127.0.0.1:{backend_port}", "medcloud.asgi:application"],
-            env=env, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT,
-        )
-        base_url = f"https://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                if proc.poll() is not None:
-                    raise RuntimeError(f"web server exited: {log_path.read_text()[-2000:]}")
-                try:  # nginx answers 502 until the backend listens
-                    if httpx.get(f"{base_url}/api/schema/", verify=False, timeout=2).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"web server did not start: {log_path.read_text()[-2000:]}")
-                time.sleep(0.2)
-            yield base_url
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+    with frontserver.serving(env, log_path, cert=cert, key=key, hypercorn=str(VENV_BIN / "hypercorn"),
+                             read_grant_seconds=env.get("MEDCLOUD_READ_GRANT_SECONDS", "0")) as (base_url, _proc):
+        yield base_url
 
 
 @contextmanager

@@ -139,11 +139,62 @@ def running(run_dir: Path, *, port: int, cert: str, key: str, backend: str, log_
             time.sleep(0.1)
         yield proc
     finally:
-        proc.terminate()
+        _stop(proc)
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def serving(env: dict[str, str], log_path: Path, *, cert: str, key: str, hypercorn: str,
+            read_grant_seconds: str | float | None = None) -> Iterator[tuple[str, subprocess.Popen]]:
+    """The stack as `make run` serves it, on free ports, for the tests and the benchmarks: hypercorn (plain
+    HTTP on loopback, environment ``env``, output to ``log_path``) behind nginx (TLS, HTTP/2; frames from the
+    Orthanc of ``env``). Yields (HTTPS base URL, the hypercorn process) once the API answers."""
+    import httpx
+
+    port, backend_port = _free_port(), _free_port()
+    env = {**env, "DJANGO_BEHIND_PROXY": "true", "MEDCLOUD_NUM_PROXIES": "1"}
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    grant = read_grant_seconds if read_grant_seconds is not None else env.get("MEDCLOUD_READ_GRANT_SECONDS")
+    with log_path.open("wb") as log, running(
+        log_path.parent / f"{log_path.stem}-front", port=port, cert=cert, key=key,
+        backend=f"127.0.0.1:{backend_port}", log_path=log_path.parent / f"{log_path.stem}-front-access.log",
+        orthanc_url=env.get("ORTHANC_URL", ""), read_grant_seconds=str(grant) if grant is not None else "",
+    ):
+        proc = subprocess.Popen(  # noqa: S603 - our own server
+            [hypercorn, "--bind", f"127.0.0.1:{backend_port}", "medcloud.asgi:application"],
+            env=env, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT,
+        )
+        base_url = f"https://127.0.0.1:{port}"
         try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+            deadline = time.monotonic() + 60
+            while True:
+                if proc.poll() is not None:
+                    raise RuntimeError(f"web server exited: {log_path.read_text()[-2000:]}")
+                try:  # nginx answers 502 until the backend listens
+                    if httpx.get(f"{base_url}/api/schema/", verify=False, timeout=2).status_code == 200:  # noqa: S501
+                        break
+                except httpx.HTTPError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"web server did not start: {log_path.read_text()[-2000:]}")
+                time.sleep(0.2)
+            yield base_url, proc
+        finally:
+            _stop(proc)
 
 
 def main(argv: list[str] | None = None) -> None:

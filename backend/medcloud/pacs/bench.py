@@ -80,37 +80,12 @@ def _free_port() -> int:
 def https_server(log_path: Path):
     """The stack as `make run` serves it: nginx (TLS, HTTP/2; frames and bulk data from Orthanc after the
     backend's auth_request, ADR 0006) in front of hypercorn on loopback. Yields (HTTPS base URL, hypercorn)."""
-    import httpx
-
     from medcloud.core import frontserver
 
-    port, backend_port = _free_port(), _free_port()
     cert, key = _tls_pair()
-    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT / "backend"), DJANGO_BEHIND_PROXY="true",
-               MEDCLOUD_NUM_PROXIES="1")
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with log_path.open("wb") as log, frontserver.running(log_path.parent / "front", port=port, cert=cert, key=key,
-                                                         backend=f"127.0.0.1:{backend_port}"):
-        proc = subprocess.Popen([str(VENV_BIN / "hypercorn"), "--bind", f"127.0.0.1:{backend_port}",
-                                 "medcloud.asgi:application"], env=env, cwd=REPO_ROOT,
-                                stdout=log, stderr=subprocess.STDOUT)
-        base = f"https://127.0.0.1:{port}"
-        try:
-            for _ in range(300):
-                try:
-                    if httpx.get(f"{base}/api/schema/", verify=False, timeout=2).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                time.sleep(0.2)
-            yield base, proc
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT / "backend"))
+    with frontserver.serving(env, log_path, cert=cert, key=key, hypercorn=str(VENV_BIN / "hypercorn")) as served:
+        yield served
 
 
 def _tree(pid: int) -> list[int]:
