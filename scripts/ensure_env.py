@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Write a local .env with fresh random secrets on first run; add any variable a newer .env.example has.
+"""Write a local .env with fresh random secrets on first run; add any variable a newer scripts/environment.defaults has.
 
 Stdlib only. Never overwrites a value that is already set.
 """
@@ -35,7 +35,7 @@ def parse(path: Path) -> dict[str, str]:
 
 def main() -> None:
     env_path = ROOT / ".env"
-    example = parse(ROOT / ".env.example")
+    example = parse(ROOT / "scripts" / "environment.defaults")
     current = parse(env_path)
     added = []
     for key, default in example.items():

@@ -1,6 +1,6 @@
 """Accounts settings: djoser, social sign-in (OAuth2), two-factor authentication, throttling and lockout.
 
-Imported at the end of base.py; everything here comes from the environment too (see .env.example).
+Imported at the end of base.py; everything here comes from the environment too (see scripts/environment.defaults).
 """
 
 from __future__ import annotations

@@ -31,7 +31,7 @@ _load_dotenv(REPO_ROOT / ".env")
 def env(name: str, default: str | None = None) -> str:
     value = os.environ.get(name) or default
     if value is None:
-        raise ImproperlyConfigured(f"Set the environment variable {name} (see .env.example)")
+        raise ImproperlyConfigured(f"Set the environment variable {name} (see scripts/environment.defaults)")
     return value
 
 
