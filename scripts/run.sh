@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `make run`: start PostgreSQL, Redis and Orthanc (project-local), migrate, load demo data, then run the
-# front server (nginx: TLS, HTTP/2), the backend behind it (hypercorn on loopback) and a Celery worker in the
+# front server (nginx: TLS, HTTP/2), the backend behind it (uvicorn on loopback) and a Celery worker in the
 # foreground. Ctrl-C stops everything it started.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -41,8 +41,8 @@ prefix() { while IFS= read -r line; do printf '%-7s| %s\n' "$1" "$line"; done; }
 "$ROOT/.venv/bin/celery" -A medcloud worker --loglevel=INFO --concurrency="${MEDCLOUD_WORKER_CONCURRENCY:-1}" \
   --hostname="worker@%h" > >(prefix worker) 2>&1 &
 pids+=($!)
-"$ROOT/.venv/bin/hypercorn" --bind "127.0.0.1:$BACKEND_PORT" \
-  --workers "${MEDCLOUD_WEB_WORKERS:-1}" medcloud.asgi:application > >(prefix web) 2>&1 &  # access log: nginx ("front")
+"$PY" -m medcloud.core.webserver --port "$BACKEND_PORT" --workers "${MEDCLOUD_WEB_WORKERS:-1}" \
+  > >(prefix web) 2>&1 &  # uvicorn on loopback (ADR 0007); access log: nginx ("front")
 pids+=($!)
 "$PY" -m medcloud.core.frontserver --run-dir "$VAR/front" --listen "$BIND:$PORT" --cert "$CERT" --key "$KEY" \
   --backend "127.0.0.1:$BACKEND_PORT" > >(prefix front) 2>&1 &

@@ -1,4 +1,4 @@
-"""ASGI entry point, served by hypercorn over HTTP/2 + TLS.
+"""ASGI entry point, served by uvicorn on loopback behind nginx (TLS, HTTP/2; ADRs 0006, 0007).
 
 /dicom-web/ goes through a lean handler (core/lean_asgi.py); everything else through Django's full stack. The
 front server's per-frame auth_request is answered before Django when a read grant is remembered (ADR 0006).

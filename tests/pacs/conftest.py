@@ -57,9 +57,9 @@ def make_series(source: Path, out: Path, *, count: int | None = None, family: st
     return Series(out, files, study_uid, series_uid, f"{family}^{given}", family, given, patient_id)
 
 
-def zip_folders(folders: dict[str, list[Path]]) -> bytes:
+def zip_folders(folders: dict[str, list[Path]], compression: int = zipfile.ZIP_DEFLATED) -> bytes:
     buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+    with zipfile.ZipFile(buffer, "w", compression) as archive:
         for folder, files in folders.items():
             for path in files:
                 archive.write(path, f"{folder}/{path.name}")

@@ -31,7 +31,8 @@ def test_zip_of_folders_creates_one_patient_one_study_and_reupload_is_idempotent
 
     user = make_user("researcher")
     series = series_factory()  # the whole 192-slice series
-    archive = zip_folders({"sagittal_t1": series.files})
+    # stored (members read in place from the upload), then deflated (members inflated to the batch folder)
+    archive = zip_folders({"sagittal_t1": series.files}, compression=zipfile.ZIP_STORED)
     response = upload(client, user, [("mr.zip", archive)])
     assert response.status_code == 201, response.text
     body = response.json()
@@ -45,7 +46,7 @@ def test_zip_of_folders_creates_one_patient_one_study_and_reupload_is_idempotent
     assert Series.objects.get().instance_count == 192
     assert len(orthanc.instances_of_study(series.study_uid)) == 192
 
-    again = upload(client, user, [("mr.zip", archive)])
+    again = upload(client, user, [("mr.zip", zip_folders({"sagittal_t1": series.files}))])
     assert again.status_code == 200, again.text
     assert again.json()["new_instances"] == 0
     assert db_counts() == (1, 1, 1)
@@ -163,6 +164,53 @@ def test_bad_inputs_are_refused_naming_the_file_and_leave_no_trace(client, make_
         assert not orthanc_has_instance(orthanc, pydicom.dcmread(path, stop_before_pixels=True).SOPInstanceUID)
 
 
+def _flip_byte_of_member(archive: bytes, member: str) -> bytes:
+    """The archive with one byte of `member`'s data changed (its CRC-32 no longer matches)."""
+    with zipfile.ZipFile(io.BytesIO(archive)) as zf:
+        info = zf.getinfo(member)
+    header = archive[info.header_offset:info.header_offset + 30]
+    start = info.header_offset + 30 + int.from_bytes(header[26:28], "little") + int.from_bytes(header[28:30], "little")
+    target = start + info.file_size // 2
+    return archive[:target] + bytes([archive[target] ^ 0xFF]) + archive[target + 1:]
+
+
+def _rename_in_local_header(archive: bytes, member: str, new_name: str) -> bytes:
+    assert len(new_name) == len(member)
+    with zipfile.ZipFile(io.BytesIO(archive)) as zf:
+        offset = zf.getinfo(member).header_offset + 30
+    return archive[:offset] + new_name.encode() + archive[offset + len(member):]
+
+
+def test_stored_zip_members_read_in_place_are_checked_like_extracted_ones(client, make_user, series_factory, orthanc):
+    """Uncompressed members are not extracted but read where they lie in the upload: a changed byte (CRC-32),
+    a local header that disagrees with the central directory, or a zip hidden under a .dcm name is refused,
+    naming the member, and nothing is stored. The archives are larger than Django keeps in memory (2.5 MB),
+    so that the upload is a file on disk, as every real study is."""
+    user = make_user("researcher")
+    series = series_factory(count=14)
+    files = {f"s/{p.name}": p.read_bytes() for p in series.files}
+    archive = _zip(files, compression=zipfile.ZIP_STORED)
+    assert len(archive) > 2_621_440
+    victim = "s/0003.dcm"
+    cases = {
+        "changed byte": (_flip_byte_of_member(archive, victim), victim, "bad_archive"),
+        "local header renamed": (_rename_in_local_header(archive, victim, "s/0003.dcx"), victim, "bad_archive"),
+        "zip under a .dcm name": (_zip({**files, "s/inner.dcm": _zip({"x.dcm": b"x" * 100})},
+                                       compression=zipfile.ZIP_STORED), "s/inner.dcm", "nested_archive"),
+    }
+    before = db_counts()
+    for label, (body, member, code) in cases.items():
+        response = upload(client, user, [("in-place.zip", body)])
+        assert response.status_code == 400, (label, response.text)
+        error = response.json()["error"]
+        assert error["code"] == code and error["details"]["file"] == f"in-place.zip/{member}", (label, error)
+        assert db_counts() == before, label
+        assert not orthanc_has_study(orthanc, series.study_uid), label
+    response = upload(client, user, [("in-place.zip", archive)])
+    assert response.status_code == 201, response.text
+    assert len(orthanc.instances_of_study(series.study_uid)) == 14
+
+
 def test_oversized_body_and_too_many_files_are_refused(test_database_name, make_user, series_factory, orthanc):
     import httpx
 
@@ -194,12 +242,11 @@ def test_failure_while_storing_rolls_back_what_orthanc_already_holds(make_user, 
     real = services.deidentify_file
     failing = series.files[3]
 
-    def flaky(path, pseudonym, plan=None):
-        if path.read_bytes() == failing.read_bytes():
+    def flaky(source, pseudonym, plan=None):
+        if source.read_bytes() == failing.read_bytes():
             raise RuntimeError("disk full")
-        return real(path, pseudonym, plan)
+        return real(source, pseudonym, plan)
 
-    monkeypatch.setattr(services, "STORE_THREADS", 1)
     monkeypatch.setattr(services, "deidentify_file", flaky)
     before = db_counts()
     with upload_batch() as batch, pytest.raises((RuntimeError, ServiceError)):

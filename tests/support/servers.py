@@ -1,5 +1,5 @@
 """Real processes for tests: the web server as `make run` serves it (nginx: TLS, HTTP/2, in front of
-hypercorn on loopback) and a Celery worker, on the test database."""
+uvicorn on loopback) and a Celery worker, on the test database."""
 
 from __future__ import annotations
 
@@ -47,13 +47,13 @@ def server_env(database_name: str, **overrides: str) -> dict[str, str]:
 
 @contextmanager
 def https_server(env: dict[str, str], log_path: Path) -> Iterator[str]:
-    """The backend (hypercorn on loopback) behind the front server (nginx: TLS, HTTP/2, frames from the Orthanc
+    """The backend (uvicorn on loopback) behind the front server (nginx: TLS, HTTP/2, frames from the Orthanc
     of ``env``), as `make run` serves them; yield the HTTPS base URL. Grants are remembered only when ``env``
     asks (MEDCLOUD_READ_GRANT_SECONDS; medcloud.settings.test says 0)."""
     from medcloud.core import frontserver
 
     cert, key = tls_pair()
-    with frontserver.serving(env, log_path, cert=cert, key=key, hypercorn=str(VENV_BIN / "hypercorn"),
+    with frontserver.serving(env, log_path, cert=cert, key=key, venv_bin=VENV_BIN,
                              read_grant_seconds=env.get("MEDCLOUD_READ_GRANT_SECONDS", "0")) as (base_url, _proc):
         yield base_url
 

@@ -2,7 +2,7 @@
 
 Renders ``frontend/nginx.conf.template`` (the file the frontend image uses too) into a complete nginx
 configuration under a run folder and runs nginx in the foreground: TLS + HTTP/2 at the edge, the backend
-(hypercorn, plain HTTP on loopback) behind it, frames and bulk data streamed from Orthanc after the
+(uvicorn, plain HTTP on loopback) behind it, frames and bulk data streamed from Orthanc after the
 backend's authorisation (ADR 0006).
 
     python -m medcloud.core.frontserver --run-dir .var/front --listen 127.0.0.1:8443 \
@@ -23,6 +23,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from string import Template
 from urllib.parse import urlparse
+
+from medcloud.core import webserver
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 TEMPLATE = REPO_ROOT / "frontend" / "nginx.conf.template"
@@ -158,11 +160,11 @@ def _free_port() -> int:
 
 
 @contextmanager
-def serving(env: dict[str, str], log_path: Path, *, cert: str, key: str, hypercorn: str,
+def serving(env: dict[str, str], log_path: Path, *, cert: str, key: str, venv_bin: Path,
             read_grant_seconds: str | float | None = None) -> Iterator[tuple[str, subprocess.Popen]]:
-    """The stack as `make run` serves it, on free ports, for the tests and the benchmarks: hypercorn (plain
-    HTTP on loopback, environment ``env``, output to ``log_path``) behind nginx (TLS, HTTP/2; frames from the
-    Orthanc of ``env``). Yields (HTTPS base URL, the hypercorn process) once the API answers."""
+    """The stack as `make run` serves it, on free ports, for the tests and the benchmarks: the backend (uvicorn,
+    plain HTTP on loopback, environment ``env``, output to ``log_path``) behind nginx (TLS, HTTP/2; frames from
+    the Orthanc of ``env``). Yields (HTTPS base URL, the backend process) once the API answers."""
     import httpx
 
     port, backend_port = _free_port(), _free_port()
@@ -175,7 +177,7 @@ def serving(env: dict[str, str], log_path: Path, *, cert: str, key: str, hyperco
         orthanc_url=env.get("ORTHANC_URL", ""), read_grant_seconds=str(grant) if grant is not None else "",
     ):
         proc = subprocess.Popen(  # noqa: S603 - our own server
-            [hypercorn, "--bind", f"127.0.0.1:{backend_port}", "medcloud.asgi:application"],
+            webserver.backend_command(venv_bin, backend_port),
             env=env, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT,
         )
         base_url = f"https://127.0.0.1:{port}"
@@ -203,7 +205,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--listen", required=True)
     p.add_argument("--cert", required=True)
     p.add_argument("--key", required=True)
-    p.add_argument("--backend", required=True, help="host:port of the backend (hypercorn)")
+    p.add_argument("--backend", required=True, help="host:port of the backend (uvicorn)")
     p.add_argument("--access-log", default="/dev/stdout")
     args = p.parse_args(argv)
     main_conf = render(args.run_dir, listen=args.listen, cert=args.cert, key=args.key, backend=args.backend,

@@ -9,7 +9,7 @@
 4. Study-list latency (p50, p95) with 10,000 studies in the database.
 
 It uses its own database (`<name>_bench`, migrated on the fly), the running Orthanc (everything it stores is
-deleted at the end) and its own servers, as `make run` runs them: nginx (TLS, HTTP/2) in front of hypercorn.
+deleted at the end) and its own servers, as `make run` runs them: nginx (TLS, HTTP/2) in front of uvicorn.
 """
 
 from __future__ import annotations
@@ -79,12 +79,12 @@ def _free_port() -> int:
 @contextmanager
 def https_server(log_path: Path):
     """The stack as `make run` serves it: nginx (TLS, HTTP/2; frames and bulk data from Orthanc after the
-    backend's auth_request, ADR 0006) in front of hypercorn on loopback. Yields (HTTPS base URL, hypercorn)."""
+    backend's auth_request, ADR 0006) in front of uvicorn on loopback. Yields (HTTPS base URL, uvicorn)."""
     from medcloud.core import frontserver
 
     cert, key = _tls_pair()
     env = dict(os.environ, PYTHONPATH=str(REPO_ROOT / "backend"))
-    with frontserver.serving(env, log_path, cert=cert, key=key, hypercorn=str(VENV_BIN / "hypercorn")) as served:
+    with frontserver.serving(env, log_path, cert=cert, key=key, venv_bin=VENV_BIN) as served:
         yield served
 
 

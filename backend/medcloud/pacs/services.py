@@ -23,17 +23,19 @@ from medcloud.core.errors import ServiceError, UpstreamUnavailable
 from medcloud.core.orthanc import OrthancClient, OrthancError, StoredInstance
 from medcloud.crypto.blind_index import blind_index, token_prefix_indexes
 
-from .dicom import InvalidInstance, ParsedInstance, deidentify_file, describe, parse_instance, person_name_parts
+from .archive import ArchiveMemberError
+from .dicom import InvalidInstance, ParsedInstance, deidentify_file, describe, person_name_parts
 from .models import Patient, Series, Study, new_pseudonym
+from .parsing import parse_in_order
 from .selectors import MRN_PURPOSE, NAME_PURPOSE, patients_visible_to, studies_visible_to, studies_writable_by
 from .uploads import UploadBatch, UploadRejected
 
 logger = logging.getLogger(__name__)
 # Orthanc 1.10 with the PostgreSQL index stores one instance at a time (serializable transactions): parallel
-# POSTs do not go faster and sometimes fail to serialize (retried below). So two threads: one prepares the
-# next instance while the other's POST is in flight, with MEDCLOUD_ORTHANC_WRITERS (default 1) POSTs at
-# once. Measured in docs/benchmarks.md; raise it when Orthanc's index takes concurrent writers.
-STORE_THREADS = 2
+# POSTs do not go faster and sometimes fail to serialize (retried below). De-identifying an instance only
+# slices bytes (~0.1 ms), so by default the instances are POSTed one after the other from the request's own
+# thread, with no hand-over between threads. MEDCLOUD_ORTHANC_WRITERS > 1 POSTs that many at once, for an
+# Orthanc whose index takes concurrent writers. Measured in docs/benchmarks.md.
 ORTHANC_WRITERS = int(os.environ.get("MEDCLOUD_ORTHANC_WRITERS", "1"))
 STORE_ATTEMPTS = 4
 
@@ -88,13 +90,15 @@ def _parse_all(batch: UploadBatch, expected_study_uid: str | None) -> list[Parse
         raise UploadRejected("the upload holds no file", code="empty_upload")
     parsed: list[ParsedInstance] = []
     seen: set[str] = set()
-    for item in batch.ready_files():  # zip members are validated as they come out of the archive
-        try:
-            instance = parse_instance(item.path, item.name)
-        except InvalidInstance as exc:
-            raise UploadRejected(str(exc), file=item.name, code="invalid_dicom") from exc
+    # zip members are validated as they come out of the archive; large uploads on every core (parsing.py)
+    files = ((item.source, item.name) for item in batch.ready_files())
+    for name, instance in parse_in_order(files, len(batch.files)):
+        if isinstance(instance, InvalidInstance):
+            raise UploadRejected(str(instance), file=name, code="invalid_dicom")
+        if isinstance(instance, ArchiveMemberError):
+            raise UploadRejected(instance.message, file=name, code=instance.code)
         if expected_study_uid and instance.study_uid != expected_study_uid:
-            raise UploadRejected("the instance belongs to another study than the one in the URL", file=item.name,
+            raise UploadRejected("the instance belongs to another study than the one in the URL", file=name,
                                  code="study_mismatch", status_code=status.HTTP_409_CONFLICT)
         if instance.sop_instance_uid in seen:
             continue  # the same instance twice in one upload: store it once
@@ -164,8 +168,11 @@ class _Store:
         if self.failed.is_set():
             return
         try:
-            data = deidentify_file(item.path, pseudonym, item.splice_plan)
+            data = deidentify_file(item.source, pseudonym, item.splice_plan)
             result, retried = self._store_with_retries(data)
+        except ArchiveMemberError as exc:  # the upload changed on disk since it was validated
+            self.failed.set()
+            raise UploadRejected(exc.message, file=item.name, code=exc.code) from exc
         except OrthancError as exc:
             self.failed.set()
             if exc.status_code is not None and 400 <= exc.status_code < 500:
@@ -268,11 +275,14 @@ def ingest(batch: UploadBatch, *, user: Any, request: Any = None, patient: Patie
             for plan in plans:
                 if plan.existing is not None:
                     store.pre_existing.update(client.instances_of_study(plan.study_uid))
-            with ThreadPoolExecutor(max_workers=max(STORE_THREADS, ORTHANC_WRITERS + 1),
-                                    thread_name_prefix="orthanc-store") as pool:
-                futures = [pool.submit(store.store, item, pseudonym_of[item.sop_instance_uid]) for item in parsed]
-            for future in futures:
-                future.result()  # re-raises the first failure
+            if ORTHANC_WRITERS <= 1:  # one POST at a time, back to back, as the fastest direct client does
+                for item in parsed:
+                    store.store(item, pseudonym_of[item.sop_instance_uid])
+            else:
+                with ThreadPoolExecutor(max_workers=ORTHANC_WRITERS, thread_name_prefix="orthanc-store") as pool:
+                    futures = [pool.submit(store.store, item, pseudonym_of[item.sop_instance_uid]) for item in parsed]
+                for future in futures:
+                    future.result()  # re-raises the first failure
             stored = time.perf_counter()
             created_patients: dict[str, Patient] = {}
             with transaction.atomic():

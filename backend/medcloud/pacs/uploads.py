@@ -2,7 +2,9 @@
 
 Everything lands in one private temporary folder that is removed afterwards, whatever happens. Archives
 are checked before a byte is extracted (paths, nesting, encryption, declared sizes and compression ratio)
-and again while extracting (actual sizes), so that a zip bomb or a path traversal is refused early.
+and again while extracting (actual sizes), so that a zip bomb or a path traversal is refused early. Members
+stored without compression (what DICOM zips mostly are: the pixel data does not compress) are not extracted
+at all: they are read in place from the uploaded archive, their CRC-32 checked on every read.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import os
 import re
 import shutil
 import stat
+import struct
 import tempfile
 import threading
 import zipfile
@@ -26,9 +29,9 @@ from rest_framework import status
 
 from medcloud.core.errors import ServiceError
 
+from .archive import ZIP_MAGIC, ArchiveMember
 from .multipart import MultipartError, MultipartParser, boundary_of, iter_stream
 
-ZIP_MAGIC = b"PK\x03\x04"
 SKIPPED_MEMBERS = re.compile(r"(^|/)(__MACOSX/|\.DS_Store$|Thumbs\.db$|DICOMDIR$)", re.IGNORECASE)
 RATIO_MIN_BYTES = 1024 * 1024  # small members may compress well: only larger ones are held to the ratio
 COPY_CHUNK = 1024 * 1024
@@ -48,10 +51,8 @@ class UploadRejected(ServiceError):
 @dataclass
 class UploadedPath:
     name: str
-    path: Path
+    source: Path | ArchiveMember  # anything with read_bytes(): a file in the batch folder, or a stored member
     pending: Future[int] | None = None  # being extracted from an archive: its size once done
-
-
 
 
 class UploadBatch:
@@ -135,6 +136,15 @@ class UploadBatch:
                 raise UploadRejected(f"too many files (at most {settings.PACS_UPLOAD_MAX_FILES} per upload)",
                                      file=archive_name, code="too_many_files",
                                      status_code=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+            if isinstance(source, (str, Path)):
+                stored = [m for m in members if m.compress_type == zipfile.ZIP_STORED]
+                offsets = _stored_data_offsets(Path(source), stored, archive_name)
+                members = [m for m in members if m.compress_type != zipfile.ZIP_STORED]
+                for member in stored:  # in place: read (and CRC-checked) when validated and when stored
+                    shown = f"{archive_name}/{member.filename}"
+                    self.files.append(UploadedPath(shown, ArchiveMember(Path(source), offsets[member.header_offset],
+                                                                        member.file_size, member.CRC, shown)))
+                    self._account(shown, member.file_size)
             jobs = [(member, f"{archive_name}/{member.filename}", self._new_path()) for member in members]
             if isinstance(source, (str, Path)) and len(jobs) > 1:
                 # Inflating releases the GIL: worker threads, each with its own handle on the archive file,
@@ -223,6 +233,33 @@ class UploadBatch:
             raise UploadRejected(f"malformed multipart body: {exc}", code="bad_multipart") from exc
         if not self.files:
             raise UploadRejected("the STOW-RS body holds no instance", code="empty_upload")
+
+
+def _stored_data_offsets(archive: Path, members: list[zipfile.ZipInfo], archive_name: str) -> dict[int, int]:
+    """Where each stored member's data begins, from its local header, checked against the central directory
+    the way zipfile checks it when it opens a member (signature, name, no encryption, no compression)."""
+    offsets: dict[int, int] = {}
+    with archive.open("rb") as handle:
+        size = os.fstat(handle.fileno()).st_size
+        for member in members:
+            shown = f"{archive_name}/{member.filename}"
+            header = os.pread(handle.fileno(), 30, member.header_offset)
+            if len(header) != 30 or header[:4] != ZIP_MAGIC:
+                raise UploadRejected("the archive member has no valid local header", file=shown, code="bad_archive")
+            flags, method = struct.unpack("<HH", header[6:10])
+            name_length, extra_length = struct.unpack("<HH", header[26:30])
+            raw_name = os.pread(handle.fileno(), name_length, member.header_offset + 30)
+            local_name = raw_name.decode("utf-8" if flags & 0x800 else "cp437", errors="replace")
+            if local_name != member.orig_filename or flags & 0x1 or method != zipfile.ZIP_STORED \
+                    or member.compress_size != member.file_size:
+                raise UploadRejected("the archive's local header and central directory disagree", file=shown,
+                                     code="bad_archive")
+            offset = member.header_offset + 30 + name_length + extra_length
+            if offset + member.file_size > size:
+                raise UploadRejected("the archive member runs past the end of the archive", file=shown,
+                                     code="bad_archive")
+            offsets[member.header_offset] = offset
+    return offsets
 
 
 def _extract_member(archive: zipfile.ZipFile, member: zipfile.ZipInfo, shown: str, path: Path) -> int:
