@@ -51,6 +51,13 @@ def make_series(source: Path, out: Path, *, count: int | None = None, family: st
         ds.PatientBirthDate = "19610423"
         ds.ReferringPhysicianName = "Drwho^Referrer" + secrets.token_hex(2)
         ds.InstitutionName = "Saint Qwerty Hospital"
+        # free text that often names the patient, in two of the tags Orthanc indexes, and in a sequence
+        ds.RequestedProcedureDescription = f"MRI brain {family}"
+        ds.PerformedProcedureStepDescription = f"T1 sagittal for {given}"
+        request = pydicom.Dataset()
+        request.RequestedProcedureID = f"REQ-{patient_id}"
+        request.ScheduledProcedureStepDescription = f"Brain for {family}"
+        ds.RequestAttributesSequence = [request]
         target = out / f"{index:04d}.dcm"
         ds.save_as(target, enforce_file_format=True)
         files.append(target)

@@ -96,6 +96,10 @@ def test_no_plaintext_phi_in_orthanc_storage_index_or_backend_database(client, m
         assert item["00100020"]["Value"] == [series.patient_id]
         assert item["00100030"]["Value"] == ["19610423"]
         assert item["00080080"]["Value"] == ["Saint Qwerty Hospital"]
+        assert item["00321060"]["Value"] == [f"MRI brain {series.family}"]
+        assert item["00400254"]["Value"] == [f"T1 sagittal for {series.given}"]
+        [request] = item["00400275"]["Value"]
+        assert request["00401001"]["Value"] == [f"REQ-{series.patient_id}"]
     qido = client.get("/dicom-web/studies", params={"StudyInstanceUID": series.study_uid}, headers=headers).json()
     assert qido[0]["00100010"]["Value"][0]["Alphabetic"] == series.patient_name
     assert qido[0]["00100020"]["Value"] == [series.patient_id]
@@ -112,10 +116,14 @@ def test_no_plaintext_phi_in_orthanc_storage_index_or_backend_database(client, m
     [part] = [p for p in message.walk() if p.get_content_type() == "application/dicom"]
     ds = pydicom.dcmread(io.BytesIO(part.get_payload(decode=True)))
     assert str(ds.PatientName) == series.patient_name and ds.PatientID == series.patient_id
+    assert ds.RequestedProcedureDescription == f"MRI brain {series.family}"
+    assert ds.RequestAttributesSequence[0].ScheduledProcedureStepDescription == f"Brain for {series.family}"
     assert ds.SOPInstanceUID == sop_uid and len(ds.PixelData) == 256 * 256 * 2
     # Orthanc itself serves the pseudonymised file.
     raw = pydicom.dcmread(io.BytesIO(orthanc.instance_file(instance_ids[0])))
     assert str(raw.PatientName).startswith("MC") and raw.get("PatientBirthDate", "") == ""
+    assert raw.get("RequestedProcedureDescription", "") == "" and raw.get("PerformedProcedureStepDescription", "") == ""
+    assert len(raw.get("RequestAttributesSequence", [])) == 0
 
 
 def test_storage_area_format_rejects_tampering_and_moved_files(tmp_path: Path) -> None:

@@ -190,6 +190,14 @@ def bench_ingest(base: str, source: Path, work: Path, runs: int) -> dict[str, fl
     rates: dict[str, list[float]] = {"direct": [], "direct_seq": [], "backend_h1": [], "backend_h2_curl": []}
     ratios: dict[str, list[float]] = {"backend_h1": [], "backend_h2_curl": []}
     with OrthancClient() as orthanc:
+        # One upload first, not measured: a server starts its parsing workers with its first large upload
+        # (medcloud.pacs.parsing); what is measured is a server that has served an upload before.
+        study_uid, files = _fresh_series(source, work / "warm-up")
+        with httpx.Client(verify=False, timeout=600) as http, _zip(files, work / "warm-up.zip").open("rb") as handle:
+            response = http.post(f"{base}/api/pacs/studies/upload/", headers={"Authorization": f"Bearer {token}"},
+                                 files={"files": ("series.zip", handle, "application/zip")})
+        assert response.status_code == 201, response.text
+        _delete_study(orthanc, study_uid)
         for run in range(runs):
             for label, threads in (("direct", 4), ("direct_seq", 1)):
                 study_uid, files = _fresh_series(source, work / f"{label}{run}")
@@ -222,13 +230,19 @@ def bench_ingest(base: str, source: Path, work: Path, runs: int) -> dict[str, fl
             assert out.stdout == "201", out.stdout
             rates["backend_h2_curl"].append(len(files) / elapsed)
             _delete_study(orthanc, study_uid)
-            for label in ratios:
-                ratios[label].append(rates[label][-1] / max(rates["direct"][-1], rates["direct_seq"][-1]))
     from medcloud.pacs.models import Study
 
     Study.objects.all().delete()
     figures = {k: statistics.median(v) for k, v in rates.items()}
-    figures.update({f"{k}_ratio": statistics.median(v) for k, v in ratios.items()})
+    # The bar is the faster direct way. Which way is faster is decided over all runs (by median), and each
+    # run's backend rate is divided by that way's rate in the same run: taking the better of the two direct
+    # ways run by run would compare our one sample with the best of two noisy ones (biased by the noise).
+    best = max(("direct", "direct_seq"), key=lambda k: figures[k])
+    figures["best_direct"] = 1.0 if best == "direct" else 0.0
+    for label in ratios:
+        ratios[label] = [mine / theirs for mine, theirs in zip(rates[label], rates[best], strict=True)]
+        figures[f"{label}_ratio"] = statistics.median(ratios[label])
+        figures[f"{label}_ratio_min"], figures[f"{label}_ratio_max"] = min(ratios[label]), max(ratios[label])
     return figures
 
 
@@ -463,7 +477,7 @@ def bench_study_list(base: str, total: int, requests: int) -> dict[str, dict[str
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=7)  # the machine's noise is ±10-20% per run
     parser.add_argument("--studies", type=int, default=10_000)
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--only", choices=["ingest", "retrieval", "memory", "list"], action="append")
@@ -486,10 +500,12 @@ def main(argv: list[str] | None = None) -> None:
                 print("\n1. Ingest of the 192-instance MR series (median of", args.runs, "alternating runs)")
                 print(f"   straight into Orthanc, REST, 1 POST at a time:   {f['direct_seq']:7.1f} instances/s")
                 print(f"   straight into Orthanc, REST, 4 parallel POSTs:   {f['direct']:7.1f} instances/s")
-                print(f"   backend: zip upload over HTTPS/1.1 (httpx):      {f['backend_h1']:7.1f} instances/s "
-                      f"= {100 * f['backend_h1_ratio']:.0f}% of the faster direct way (median of per-run ratios)")
-                print(f"   backend: zip upload over HTTP/2 (curl -F):       {f['backend_h2_curl']:7.1f} instances/s "
-                      f"= {100 * f['backend_h2_curl_ratio']:.0f}% of the faster direct way")
+                best = "4 parallel POSTs" if f["best_direct"] else "1 POST at a time"
+                for label, title in (("backend_h1", "zip upload over HTTPS/1.1 (httpx):"),
+                                     ("backend_h2_curl", "zip upload over HTTP/2 (curl -F): ")):
+                    print(f"   backend: {title}       {f[label]:7.1f} instances/s = {100 * f[label + '_ratio']:.0f}% "
+                          f"of the faster direct way ({best}; median of per-run ratios, "
+                          f"{100 * f[label + '_ratio_min']:.0f}-{100 * f[label + '_ratio_max']:.0f}%)")
             if "retrieval" in only:
                 f = bench_retrieval(base, args.series, work, args.runs)
                 print("\n2. WADO-RS retrieval of the whole series (median of", args.runs, "runs)")

@@ -60,6 +60,36 @@ STUDY_PHI_TAGS: dict[str, str] = {
     "00081060": "NameOfPhysiciansReadingStudy",
     "00200010": "StudyID",
     "00321032": "RequestingPhysician",
+    # The rest of the basic profile's patient-, visit- and request-level attributes (PS3.15 E.1-1) that are
+    # the same for every instance of a study: emptied in Orthanc, restored for readers like the ones above.
+    "00080082": "InstitutionCodeSequence",
+    "00080096": "ReferringPhysicianIdentificationSequence",
+    "00081049": "PhysiciansOfRecordIdentificationSequence",
+    "00081062": "PhysiciansReadingStudyIdentificationSequence",
+    "00081080": "AdmittingDiagnosesDescription",
+    "00081084": "AdmittingDiagnosesCodeSequence",
+    "00081120": "ReferencedPatientSequence",
+    "00100050": "PatientInsurancePlanCodeSequence",
+    "00101080": "MilitaryRank",
+    "00101081": "BranchOfService",
+    "00101090": "MedicalRecordLocator",
+    "00102000": "MedicalAlerts",
+    "00102110": "Allergies",
+    "00102150": "CountryOfResidence",
+    "00102152": "RegionOfResidence",
+    "001021A0": "SmokingStatus",
+    "001021C0": "PregnancyStatus",
+    "001021D0": "LastMenstrualDate",
+    "001021F0": "PatientReligiousPreference",
+    "00102297": "ResponsiblePerson",
+    "00102299": "ResponsibleOrganization",
+    "00321033": "RequestingService",
+    "00321060": "RequestedProcedureDescription",  # one of Orthanc's indexed study tags
+    "00380010": "AdmissionID",
+    "00380300": "CurrentPatientLocation",
+    "00380400": "PatientInstitutionResidence",
+    "00380500": "PatientState",
+    "00401001": "RequestedProcedureID",
 }
 # Series-level attributes kept encrypted in `Series.phi`.
 SERIES_PHI_TAGS: dict[str, str] = {
@@ -67,6 +97,15 @@ SERIES_PHI_TAGS: dict[str, str] = {
     "00081050": "PerformingPhysicianName",
     "00081070": "OperatorsName",
     "00181000": "DeviceSerialNumber",
+    "00081052": "PerformingPhysicianIdentificationSequence",
+    "00081072": "OperatorIdentificationSequence",
+    "00400241": "PerformedStationAETitle",
+    "00400242": "PerformedStationName",
+    "00400243": "PerformedLocation",
+    "00400253": "PerformedProcedureStepID",
+    "00400254": "PerformedProcedureStepDescription",  # one of Orthanc's indexed series tags
+    "00400275": "RequestAttributesSequence",
+    "00400280": "CommentsOnThePerformedProcedureStep",
 }
 PSEUDONYMISED_TAGS = {"00100010", "00100020"}  # PatientName, PatientID: the pseudonym instead of emptiness
 
