@@ -108,6 +108,8 @@ SERIES_PHI_TAGS: dict[str, str] = {
     "00400280": "CommentsOnThePerformedProcedureStep",
 }
 PSEUDONYMISED_TAGS = {"00100010", "00100020"}  # PatientName, PatientID: the pseudonym instead of emptiness
+_PHI_TAG_INTS = tuple(int(k, 16) for k in (*STUDY_PHI_TAGS, *SERIES_PHI_TAGS))
+_PSEUDONYMISED_INTS = tuple(int(k, 16) for k in PSEUDONYMISED_TAGS)
 
 NATIVE_SYNTAXES = {
     pydicom.uid.ImplicitVRLittleEndian, pydicom.uid.ExplicitVRLittleEndian, pydicom.uid.ExplicitVRBigEndian,
@@ -341,10 +343,11 @@ def _deidentification_plan(data: bytes, ds: Dataset) -> tuple[bool, dict[int, tu
     syntax = ds.file_meta.get("TransferSyntaxUID")
     if syntax is None or not syntax.is_little_endian or syntax.is_deflated:
         return None
-    if not all(Tag(int(k, 16)) in ds for k in PSEUDONYMISED_TAGS):
+    present = ds._dict  # keyed by tag (an int): plain lookups, run for every file of every upload
+    if not all(t in present for t in _PSEUDONYMISED_INTS):
         return None
-    tags = [int(k, 16) for k in (*STUDY_PHI_TAGS, *SERIES_PHI_TAGS) if Tag(int(k, 16)) in ds]
-    if any(Tag(g << 16) in ds for g in {t >> 16 for t in tags}):
+    tags = [t for t in _PHI_TAG_INTS if t in present]
+    if any((g << 16) in present for g in {t >> 16 for t in tags}):
         return None
     offsets = _offsets_from_parsed(ds, tags, syntax.is_implicit_VR)
     if offsets is None:  # some element already decoded, or of undefined length: walk the bytes again
@@ -359,7 +362,7 @@ def _offsets_from_parsed(ds: Dataset, tags: list[int], implicit: bool) -> dict[i
     (their value positions are offsets into those bytes): the validation's own parse, not a second walk."""
     out: dict[int, tuple[int, int, str]] = {}
     for tag in tags:
-        raw = ds._dict.get(Tag(tag))
+        raw = ds._dict.get(tag)
         if not isinstance(raw, pydicom.dataelem.RawDataElement) or raw.value_tell is None \
                 or raw.length == 0xFFFFFFFF:
             return None
