@@ -2,7 +2,8 @@
 
 Loaded by Orthanc's Python plugin (Debian's orthanc-python 4.0, run by the system Python 3.11). It:
 
-- exposes `/medcloud/plugin` so that the backend's health check can tell the plugin is loaded;
+- exposes `/medcloud/plugin` so that the backend's health check can tell the plugin is loaded, and
+  `POST /medcloud/plugin/rekey`, which seals every attachment again under the current key (after a rotation);
 - replaces Orthanc's storage area with one that encrypts every attachment (the DICOM files, pixel data
   included, and Orthanc's JSON summaries) with AES-256-GCM before it touches the disk, and decrypts it on
   read. The format and key handling live in `medcloud_storage.py` (no dependency on `orthanc`, so that it
@@ -19,7 +20,7 @@ import os
 import orthanc  # provided by the Orthanc Python plugin at run time
 from medcloud_storage import EncryptedStorage, keys_from_environment
 
-PLUGIN_VERSION = "2"
+PLUGIN_VERSION = "3"
 
 
 def _storage_directory():
@@ -52,5 +53,29 @@ def on_plugin_info(output, uri, **request):
     output.AnswerBuffer(body, "application/json")
 
 
+def on_rekey(output, uri, **request):
+    """After a storage-key rotation: every instance's attachments sealed again under the primary key, found
+    through Orthanc's own index (attachment UUID and content type, which the file's associated data binds)."""
+    if request["method"] != "POST":
+        output.SendMethodNotAllowed("POST")
+        return
+    counts = {"instances": 0, "attachments": 0, "rekeyed": 0, "storage_key_id": _primary_id}
+    since, page = 0, 500
+    while True:
+        ids = json.loads(orthanc.RestApiGet(f"/instances?since={since}&limit={page}"))
+        for instance_id in ids:
+            counts["instances"] += 1
+            for name in json.loads(orthanc.RestApiGet(f"/instances/{instance_id}/attachments")):
+                info = json.loads(orthanc.RestApiGet(f"/instances/{instance_id}/attachments/{name}/info"))
+                counts["attachments"] += 1
+                if _storage.rekey(info["Uuid"], int(info["ContentType"])):
+                    counts["rekeyed"] += 1
+        if len(ids) < page:
+            break
+        since += page
+    output.AnswerBuffer(json.dumps(counts), "application/json")
+
+
 orthanc.RegisterStorageArea(on_create, on_read, on_remove)
 orthanc.RegisterRestCallback("/medcloud/plugin", on_plugin_info)
+orthanc.RegisterRestCallback("/medcloud/plugin/rekey", on_rekey)

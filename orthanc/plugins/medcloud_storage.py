@@ -12,6 +12,7 @@ python3-cryptography package that Orthanc's Python plugin sees).
 import base64
 import os
 import secrets
+import threading
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
@@ -54,11 +55,15 @@ def seal(key_id, key, plaintext, aad):
     return b"".join((MAGIC, bytes([len(kid)]), kid, nonce, AESGCM(key).encrypt(nonce, plaintext, aad)))
 
 
-def open_sealed(keys, blob, aad):
+def sealed_key_id(blob):
     if blob[:4] != MAGIC:
         raise StorageKeyError("not a MedCloud encrypted attachment")
+    return blob[5:5 + blob[4]].decode("ascii")
+
+
+def open_sealed(keys, blob, aad):
+    key_id = sealed_key_id(blob)
     kid_len = blob[4]
-    key_id = blob[5:5 + kid_len].decode("ascii")
     key = keys.get(key_id)
     if key is None:
         raise StorageKeyError(f"attachment sealed with unknown storage key {key_id}")
@@ -72,6 +77,7 @@ class EncryptedStorage:
         self.primary_id = primary_id
         self.keys = keys
         self.fsync = fsync
+        self._writing = threading.Lock()  # a re-key never resurrects an attachment removed meanwhile
 
     def path(self, uuid):
         if len(uuid) < 4 or "/" in uuid or uuid.startswith("."):
@@ -100,7 +106,24 @@ class EncryptedStorage:
         return open_sealed(self.keys, blob, self.aad(uuid, content_type))
 
     def remove(self, uuid, content_type):
-        try:
-            os.remove(self.path(uuid))
-        except FileNotFoundError:
-            pass
+        with self._writing:
+            try:
+                os.remove(self.path(uuid))
+            except FileNotFoundError:
+                pass
+
+    def rekey(self, uuid, content_type):
+        """Seal one attachment again under the primary key. True if it was under another (listed) key; False
+        if it already was, or is gone. After a rotation every attachment is re-keyed this way (the plugin's
+        POST /medcloud/plugin/rekey); then the previous key can leave ORTHANC_STORAGE_KEYS_PREVIOUS."""
+        with self._writing:
+            try:
+                with open(self.path(uuid), "rb") as handle:
+                    blob = handle.read()
+            except FileNotFoundError:
+                return False
+            if sealed_key_id(blob) == self.primary_id:
+                return False
+            aad = self.aad(uuid, content_type)
+            self.create(uuid, content_type, open_sealed(self.keys, blob, aad))
+            return True

@@ -1,4 +1,4 @@
-"""Upload over real HTTP/2 (hypercorn) into the real Orthanc and PostgreSQL, with the real MR series:
+"""Upload over real HTTP/2 (nginx, uvicorn) into the real Orthanc and PostgreSQL, with the real MR series:
 a zip of folders, STOW-RS, many files, one file; re-upload is idempotent; every bad input is refused with a
 clear 4xx naming the file and leaves no trace in Orthanc or the database."""
 

@@ -159,3 +159,53 @@ def test_storage_area_format_rejects_tampering_and_moved_files(tmp_path: Path) -
         storage.read("aabbccdd-2", 1)
     with pytest.raises(StorageKeyError):
         keys_from_environment({})
+
+
+def test_rekey_seals_old_files_under_the_new_key_and_then_the_old_key_can_go(tmp_path: Path) -> None:
+    """After a storage-key rotation, `rekey` (what POST /medcloud/plugin/rekey runs for every attachment)
+    re-seals a file written under the previous key; afterwards it reads with the new key alone."""
+    import base64
+    import sys
+
+    sys.path.insert(0, str(REPO_ROOT / "orthanc" / "plugins"))
+    from medcloud_storage import EncryptedStorage, StorageKeyError, keys_from_environment, sealed_key_id
+
+    old, new = base64.b64encode(b"o" * 32).decode(), base64.b64encode(b"n" * 32).decode()
+    _, old_keys = keys_from_environment({"ORTHANC_STORAGE_KEY": old, "ORTHANC_STORAGE_KEY_ID": "k1"})
+    EncryptedStorage(str(tmp_path), "k1", old_keys, fsync=False).create("0011aabb-dicom", 1, b"DICM pixels")
+    primary, both = keys_from_environment({"ORTHANC_STORAGE_KEY": new, "ORTHANC_STORAGE_KEY_ID": "k2",
+                                           "ORTHANC_STORAGE_KEYS_PREVIOUS": f"k1:{old}"})
+    rotated = EncryptedStorage(str(tmp_path), primary, both, fsync=False)
+    assert rotated.rekey("0011aabb-dicom", 1) is True
+    assert sealed_key_id(Path(rotated.path("0011aabb-dicom")).read_bytes()) == "k2"
+    assert rotated.rekey("0011aabb-dicom", 1) is False  # already under the primary key: left alone
+    _, new_only = keys_from_environment({"ORTHANC_STORAGE_KEY": new, "ORTHANC_STORAGE_KEY_ID": "k2"})
+    assert EncryptedStorage(str(tmp_path), "k2", new_only, fsync=False).read("0011aabb-dicom", 1) == b"DICM pixels"
+    assert rotated.rekey("0011aabb-gone", 1) is False  # removed meanwhile: not resurrected
+    assert not Path(rotated.path("0011aabb-gone")).exists()
+    EncryptedStorage(str(tmp_path), "k1", old_keys, fsync=False).create("0011aabb-json", 2, b"{}")
+    with pytest.raises(Exception):  # noqa: B017 - InvalidTag: the content type is bound, no silent re-key
+        rotated.rekey("0011aabb-json", 1)
+    assert sealed_key_id(Path(rotated.path("0011aabb-json")).read_bytes()) == "k1"  # left as it was
+    with pytest.raises(StorageKeyError):  # a file sealed under a key that is no longer listed
+        EncryptedStorage(str(tmp_path), "k3", {"k3": b"x" * 32}, fsync=False).rekey("0011aabb-dicom", 1)
+
+
+def test_rekey_through_orthanc_walks_every_stored_instance(orthanc, series_factory, make_user, client) -> None:
+    """The plugin's POST /medcloud/plugin/rekey, as `manage.py rekey_orthanc_storage` calls it, on the real
+    Orthanc: every instance's attachments are found through Orthanc's index and checked (all already under
+    the current key here, so none is rewritten), and the command leaves an audit row."""
+    from django.core.management import call_command
+
+    from medcloud.audit.models import AuditEvent
+
+    user = make_user("researcher")
+    series = series_factory(count=3)
+    assert upload(client, user, [("three.zip", zip_folders({"s": series.files}))]).status_code == 201
+    total = orthanc._request("GET", "/statistics").json()["CountInstances"]
+    counts = orthanc.rekey_storage()
+    assert counts["instances"] == total >= 3 and counts["attachments"] >= total and counts["rekeyed"] == 0
+    out = io.StringIO()
+    call_command("rekey_orthanc_storage", stdout=out)
+    assert "0 sealed again under storage key" in out.getvalue()
+    assert AuditEvent.objects.filter(action="orthanc.storage_rekey").exists()

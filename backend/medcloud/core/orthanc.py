@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import functools
+import ssl
 import time
 from dataclasses import dataclass
 from typing import Any
 
+import certifi
 import httpx
 from django.conf import settings
+
+
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    """The verifying TLS context every client shares. httpx builds one per client, loading the CA bundle
+    each time (~50 ms, measured in the ingest profile): once per process instead. Orthanc on plain HTTP
+    (loopback, the internal network) never uses it; an https ORTHANC_URL is still verified."""
+    return ssl.create_default_context(cafile=certifi.where())
 
 
 class OrthancError(Exception):
@@ -41,7 +52,8 @@ class OrthancClient:
         self.base_url = (base_url or settings.ORTHANC_URL).rstrip("/")
         self._auth = (username or settings.ORTHANC_USERNAME, password or settings.ORTHANC_PASSWORD)
         self._timeout = httpx.Timeout(timeout or settings.ORTHANC_TIMEOUT_SECONDS, connect=3.0)
-        self._http = httpx.Client(base_url=self.base_url, auth=self._auth, timeout=self._timeout)
+        self._http = httpx.Client(base_url=self.base_url, auth=self._auth, timeout=self._timeout,
+                                  verify=_tls_context())
 
     def close(self) -> None:
         self._http.close()
@@ -73,6 +85,10 @@ class OrthancClient:
 
     def plugins(self) -> list[str]:
         return list(self._request("GET", "/plugins").json())
+
+    def rekey_storage(self) -> dict[str, Any]:
+        """Have MedCloud's storage plugin seal every attachment again under the current storage key."""
+        return dict(self._request("POST", "/medcloud/plugin/rekey", timeout=None).json())
 
     def store_instance(self, dicom_bytes: bytes) -> StoredInstance:
         data = self._request(
@@ -124,4 +140,5 @@ def async_client(base_url: str | None = None, *, read_timeout: float | None = No
         auth=(settings.ORTHANC_USERNAME, settings.ORTHANC_PASSWORD),
         timeout=httpx.Timeout(read_timeout or settings.ORTHANC_TIMEOUT_SECONDS, connect=3.0),
         limits=httpx.Limits(max_connections=32, max_keepalive_connections=16),
+        verify=_tls_context(),
     )

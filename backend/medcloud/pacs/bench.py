@@ -234,6 +234,11 @@ def bench_ingest(base: str, source: Path, work: Path, runs: int) -> dict[str, fl
 
     Study.objects.all().delete()
     figures = {k: statistics.median(v) for k, v in rates.items()}
+    count = len(list(source.glob("*.dcm")))
+    print("   per run, seconds for the series (direct 4 parallel / 1 at a time / backend HTTPS/1.1 / HTTP/2):")
+    for run in range(runs):
+        print("     " + " / ".join(f"{count / rates[k][run]:.2f}" for k in ("direct", "direct_seq", "backend_h1",
+                                                                        "backend_h2_curl")))
     # The bar is the faster direct way. Which way is faster is decided over all runs (by median), and each
     # run's backend rate is divided by that way's rate in the same run: taking the better of the two direct
     # ways run by run would compare our one sample with the best of two noisy ones (biased by the noise).
