@@ -83,3 +83,14 @@ def test_a_killed_worker_means_parsing_in_the_calling_thread(pool_ready, mr_seri
     assert all(isinstance(o, ParsedInstance) for _, o in got)
     assert parsing.wait_until_ready(60)  # and the next large upload has a fresh pool
     assert all(isinstance(o, ParsedInstance) for _, o in _outcomes(series.files))
+
+
+def test_workers_killed_while_idle_are_replaced(pool_ready, mr_series_dir, tmp_path):
+    series = make_series(mr_series_dir, tmp_path / "s", count=32)
+    assert parsing.wait_until_ready(60)
+    for pid in list(parsing._pool._processes):  # killed between two uploads
+        os.kill(pid, signal.SIGKILL)
+    got = _outcomes(series.files)
+    assert all(isinstance(o, ParsedInstance) for _, o in got) and len(got) == 32
+    assert parsing.wait_until_ready(60)
+    assert all(isinstance(o, ParsedInstance) for _, o in _outcomes(series.files))

@@ -91,11 +91,13 @@ def wait_until_ready(timeout: float) -> bool:
     return _pool_ready.wait(timeout)
 
 
-def _reset_pool() -> None:
+def _reset_pool(broken: ProcessPoolExecutor) -> None:
+    """Forget a broken pool (the next large upload starts a fresh one), unless it was already replaced."""
     global _pool, _started
     with _pool_lock:
-        if _pool is not None:
-            _pool.shutdown(wait=False, cancel_futures=True)
+        if _pool is not broken:
+            return
+        broken.shutdown(wait=False, cancel_futures=True)
         _pool, _started = None, False
         _pool_ready.clear()
 
@@ -115,8 +117,9 @@ def parse_in_order(items: Iterable[tuple[DicomSource, str]], count: int) -> Iter
     def submit(chunk: list[tuple[DicomSource, str]]) -> None:
         try:
             pending.append((chunk, pool.submit(_parse_chunk, chunk)))
-        except (BrokenProcessPool, RuntimeError):
+        except (BrokenProcessPool, RuntimeError):  # a worker died while idle, or the pool was reset
             pending.append((chunk, None))
+            _reset_pool(pool)
 
     def drain(until: int) -> Iterator[tuple[str, Outcome]]:
         while len(pending) > until:
@@ -127,7 +130,7 @@ def parse_in_order(items: Iterable[tuple[DicomSource, str]], count: int) -> Iter
                     outcomes = future.result()
                 except BrokenProcessPool:  # a worker died (killed, out of memory): start afresh next time
                     logger.warning("a parsing worker died; parsing this chunk in the request's thread")
-                    _reset_pool()
+                    _reset_pool(pool)
             if outcomes is None:
                 outcomes = _parse_chunk(chunk)
             for (_source, name), outcome in zip(chunk, outcomes, strict=True):
