@@ -34,8 +34,8 @@ def test_database_name(django_db_setup, django_db_blocker) -> str:
 
 @pytest.fixture(scope="session")
 def live_https(test_database_name: str) -> Iterator[str]:
-    """The real servers (nginx: HTTP/2 over TLS, in front of uvicorn) on the test database. Tests that write data it must
-    see use the `transactional_db` fixture so that their rows are committed."""
+    """The real servers (nginx: HTTP/2 over TLS, in front of uvicorn) on the test database. Tests that write
+    data it must see use the `transactional_db` fixture so that their rows are committed."""
     with https_server(server_env(test_database_name), LOG_DIR / "web.log") as base_url:
         yield base_url
 

@@ -94,3 +94,33 @@ def test_workers_killed_while_idle_are_replaced(pool_ready, mr_series_dir, tmp_p
     assert all(isinstance(o, ParsedInstance) for _, o in got) and len(got) == 32
     assert parsing.wait_until_ready(60)
     assert all(isinstance(o, ParsedInstance) for _, o in _outcomes(series.files))
+
+
+def test_workers_exit_when_the_server_that_started_them_dies(tmp_path):
+    """A backend killed outright (no atexit) leaves no parsing workers behind."""
+    import subprocess
+    import sys
+    import time
+
+    script = (
+        "import os, sys\n"
+        "from medcloud.pacs import parsing\n"
+        "assert parsing.wait_until_ready(60)\n"
+        "print(' '.join(str(p) for p in parsing._pool._processes), flush=True)\n"
+        "os._exit(0)\n"  # like SIGKILL: no clean-up runs
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True)
+    pids = [int(p) for p in out.stdout.split()]
+    assert len(pids) == parsing.WORKERS
+
+    def alive(pid: int) -> bool:
+        try:
+            with open(f"/proc/{pid}/status") as status:
+                return "State:\tZ" not in status.read()
+        except FileNotFoundError:
+            return False
+
+    deadline = time.monotonic() + 10
+    while any(alive(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not any(alive(p) for p in pids)

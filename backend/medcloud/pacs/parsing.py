@@ -18,6 +18,7 @@ import logging
 import multiprocessing
 import os
 import threading
+import time
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -56,11 +57,24 @@ def _warm_up(_index: int) -> int:
     return os.getpid()
 
 
+def _exit_with_parent(parent_pid: int) -> None:
+    """Runs in each worker: exit as soon as the process that started it is gone (killed, crashed), instead of
+    lingering as an orphan blocked on its task queue."""
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(1)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
 def _start_pool() -> None:
     global _pool
     pool = None
     try:
-        pool = ProcessPoolExecutor(max_workers=WORKERS, mp_context=multiprocessing.get_context("spawn"))
+        pool = ProcessPoolExecutor(max_workers=WORKERS, mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=_exit_with_parent, initargs=(os.getpid(),))
         list(pool.map(_warm_up, range(WORKERS)))  # each worker has imported pydicom before it is used
     except Exception:  # noqa: BLE001 - the pool is a speed-up only; parsing goes on in the calling thread
         logger.exception("could not start the parsing workers; parsing in the request's thread")
