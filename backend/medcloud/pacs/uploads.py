@@ -294,7 +294,7 @@ def check_member_path(filename: str, shown: str) -> None:
 
 @contextmanager
 def upload_batch() -> Iterator[UploadBatch]:
-    root = Path(tempfile.mkdtemp(prefix="medcloud-upload-", dir=os.environ.get("MEDCLOUD_UPLOAD_TMP")))
+    root = Path(tempfile.mkdtemp(prefix="medcloud-upload-", dir=settings.FILE_UPLOAD_TEMP_DIR))
     batch = UploadBatch(root)
     try:
         yield batch

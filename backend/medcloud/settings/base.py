@@ -196,6 +196,9 @@ ORTHANC_TIMEOUT_SECONDS = float(env("ORTHANC_TIMEOUT_SECONDS", "30"))
 DATA_UPLOAD_MAX_NUMBER_FILES = int(env("MEDCLOUD_UPLOAD_MAX_FILES", "5000"))
 PACS_UPLOAD_MAX_BYTES = int(env("MEDCLOUD_UPLOAD_MAX_BYTES", str(2 * 1024**3)))
 PACS_UPLOAD_MAX_FILES = DATA_UPLOAD_MAX_NUMBER_FILES
+# Where an upload's files lie for the length of one request (Django's multipart files and the batch folder;
+# Django's body spool follows TMPDIR): point both at an encrypted volume in production (runbook).
+FILE_UPLOAD_TEMP_DIR = env("MEDCLOUD_UPLOAD_TMP", "") or None
 PACS_ZIP_MAX_RATIO = int(env("MEDCLOUD_ZIP_MAX_RATIO", "50"))
 PACS_ZIP_MAX_TOTAL_BYTES = int(env("MEDCLOUD_ZIP_MAX_TOTAL_BYTES", str(4 * 1024**3)))
 PACS_VIEWER_TOKEN_SECONDS = int(env("MEDCLOUD_VIEWER_TOKEN_SECONDS", "3600"))
