@@ -104,9 +104,11 @@ start_orthanc() {
   mkdir -p "$ORTHANC_DIR/config" "$ORTHANC_DIR/log" "$ORTHANC_STORAGE_DIR"
   python3 "$ROOT/scripts/render_orthanc_config.py" "$ORTHANC_DIR/config/orthanc.json"
   log "Orthanc: starting on $ORTHANC_URL"
-  # Orthanc's Python plugin must find the plugin's helpers and the system's cryptography package.
-  PYTHONPATH="$ROOT/orthanc/plugins" nohup Orthanc --logdir="$ORTHANC_DIR/log" "$ORTHANC_DIR/config/orthanc.json" \
-    > "$ORTHANC_DIR/stdout.log" 2>&1 &
+  # Orthanc's Python plugin must find the plugin's helpers and the system's cryptography package. Its own
+  # session (setsid), like Redis and PostgreSQL: a signal to `make run`'s process group must not reach it
+  # before `services.sh stop` does (that race once left Redis and PostgreSQL running).
+  PYTHONPATH="$ROOT/orthanc/plugins" setsid nohup Orthanc --logdir="$ORTHANC_DIR/log" \
+    "$ORTHANC_DIR/config/orthanc.json" > "$ORTHANC_DIR/stdout.log" 2>&1 < /dev/null &
   echo $! > "$ORTHANC_PID"
   for _ in $(seq 150); do
     orthanc_ok && { record orthanc; return; }
@@ -123,7 +125,7 @@ stop_one() {
   case "$1" in
     orthanc)
       if [ -f "$ORTHANC_PID" ] && kill -0 "$(cat "$ORTHANC_PID")" 2>/dev/null; then
-        log "Orthanc: stopping"; kill "$(cat "$ORTHANC_PID")"
+        log "Orthanc: stopping"; kill "$(cat "$ORTHANC_PID")" 2>/dev/null || true  # it may be exiting already
         for _ in $(seq 100); do kill -0 "$(cat "$ORTHANC_PID")" 2>/dev/null || break; sleep 0.1; done
       fi
       rm -f "$ORTHANC_PID";;
