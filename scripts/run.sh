@@ -14,7 +14,10 @@ mkdir -p "$VAR/log"
 pids=()
 
 cleanup() {
-  trap - INT TERM EXIT
+  # Ignore further INT/TERM until everything is stopped: GNU make forwards its own TERM to this script, so a
+  # TERM to `make run`'s process group arrives twice, and the second one used to end the clean-up halfway.
+  trap - EXIT
+  trap '' INT TERM
   echo; echo "[run] stopping..."
   for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
