@@ -34,6 +34,11 @@ from urllib.parse import urlparse, urlunparse
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 VENV_BIN = Path(sys.executable).parent
+# Orthanc's index database (scripts/render_orthanc_config.py), read before _setup_django points DATABASE_URL at
+# the benchmark's own database
+ORTHANC_DB = os.environ.get("ORTHANC_DATABASE_NAME") or (urlparse(
+    os.environ.get("MEDCLOUD_EFFECTIVE_DATABASE_URL") or os.environ.get("DATABASE_URL", "")).path.lstrip("/")
+    or "medcloud") + "_orthanc"
 
 
 def _bench_database_url() -> str:
@@ -253,18 +258,54 @@ def bench_ingest(base: str, source: Path, work: Path, runs: int) -> dict[str, fl
 
 # --- 2. retrieval --------------------------------------------------------------------------------------------
 
-def _retrieve_series(get, study_uid: str) -> tuple[int, float]:
-    """Study metadata, then every frame (4 in parallel, as a viewer does). Returns (bytes, seconds)."""
+def _cpu_ticks(pid: int) -> tuple[str, int]:
+    """(command line, user + system clock ticks so far) of one process; ("", 0) once it is gone."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return "", 0
+    return cmdline, int(fields[11]) + int(fields[12])
+
+
+def cpu_seconds_by_part() -> dict[str, float]:
+    """CPU seconds (user + system) used so far by each part of the stack on this machine: Orthanc, the
+    PostgreSQL connections of Orthanc's index, nginx and the backend (this process's children), and this
+    process (the benchmark's client). CPU time does not count the time a busy virtual machine waits for its
+    host, which is what makes wall-clock ratios swing from run to run here."""
+    tick = os.sysconf("SC_CLK_TCK")
+    parts = {"orthanc": 0, "orthanc_db": 0, "nginx": 0, "backend": 0}
+    mine = set(_tree(os.getpid())) - {os.getpid()}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        pid = int(entry.name)
+        cmdline, ticks = _cpu_ticks(pid)
+        if pid in mine:
+            parts["nginx" if cmdline.startswith("nginx") else "backend"] += ticks
+        elif cmdline.split(" ", 1)[0].endswith("Orthanc"):
+            parts["orthanc"] += ticks
+        elif cmdline.startswith("postgres:") and f" {ORTHANC_DB} " in cmdline:
+            parts["orthanc_db"] += ticks
+    seconds = {k: v / tick for k, v in parts.items()}
+    seconds["client"] = time.process_time()
+    return seconds
+
+
+def _retrieve_series(get, study_uid: str, parallel: int) -> tuple[int, float, float]:
+    """Study metadata, then every frame (`parallel` requests at a time; a viewer keeps 4-6 in flight).
+    Returns (bytes, seconds, of which seconds for the metadata)."""
     started = time.perf_counter()
     metadata = get(f"/dicom-web/studies/{study_uid}/metadata", {"Accept": "application/dicom+json"})
     items = metadata.json()
+    metadata_seconds = time.perf_counter() - started
     total = len(metadata.content)
     accept = {"Accept": 'multipart/related; type="application/octet-stream"; transfer-syntax=*'}
     paths = [f"/dicom-web/studies/{study_uid}/series/{i['0020000E']['Value'][0]}/instances/"
              f"{i['00080018']['Value'][0]}/frames/1" for i in items]
-    with ThreadPoolExecutor(4) as pool:
+    with ThreadPoolExecutor(parallel) as pool:
         sizes = list(pool.map(lambda p: len(get(p, accept).content), paths))
-    return total + sum(sizes), time.perf_counter() - started
+    return total + sum(sizes), time.perf_counter() - started, metadata_seconds
 
 
 def _retrieve_instances(get, study_uid: str) -> tuple[int, float]:
@@ -273,7 +314,10 @@ def _retrieve_instances(get, study_uid: str) -> tuple[int, float]:
     return len(response.content), time.perf_counter() - started
 
 
-def bench_retrieval(base: str, source: Path, work: Path, runs: int) -> dict[str, float]:
+def bench_retrieval(base: str, source: Path, work: Path, runs: int, parallel: list[int]) -> dict[str, Any]:
+    """For each level of parallelism, `runs` paired runs: the same retrieval straight from Orthanc and through
+    the proxy, in alternating order (the machine's load drifts alike for both, and neither always goes
+    second); each run's ratio is taken within the pair, then the median over runs."""
     import httpx
     from django.conf import settings
 
@@ -290,8 +334,7 @@ def bench_retrieval(base: str, source: Path, work: Path, runs: int) -> dict[str,
                 batch.add_stream(path.name, handle)
         ingest(batch, user=user, source="bench")
     auth = {"Authorization": f"Bearer {_token(user)}"}
-    results: dict[str, list[float]] = {"direct": [], "proxy": [], "direct_inst": [], "proxy_inst": []}
-    sizes: dict[str, int] = {}
+    figures: dict[str, Any] = {"series": {}}
     direct = httpx.Client(base_url=settings.ORTHANC_URL, auth=(settings.ORTHANC_USERNAME, settings.ORTHANC_PASSWORD),
                           timeout=300, limits=httpx.Limits(max_connections=8))
     proxy = httpx.Client(base_url=base, verify=False, timeout=300, headers=auth, limits=httpx.Limits(max_connections=8))
@@ -306,31 +349,56 @@ def bench_retrieval(base: str, source: Path, work: Path, runs: int) -> dict[str,
             response.raise_for_status()
             return response
 
-        _retrieve_series(get_direct, study_uid)  # warm both paths (Orthanc's caches, connections)
-        _retrieve_series(get_proxy, study_uid)
-        # Throughput of the same retrieval (the whole series) on both paths: seconds per retrieval, and MB/s of
-        # Orthanc's own bytes. (The proxy's metadata is compact JSON, a third of Orthanc's pretty-printed bytes:
-        # dividing each path's own byte count by its time would understate the proxy.)
-        for _ in range(runs):
-            for name, get in (("direct", get_direct), ("proxy", get_proxy)):
-                size, seconds = _retrieve_series(get, study_uid)
-                sizes[name] = size
-                results[name].append(seconds)
-            for name, get in (("direct_inst", get_direct), ("proxy_inst", get_proxy)):
+        ways = (("direct", get_direct), ("proxy", get_proxy))
+        for level in parallel:
+            _retrieve_series(get_direct, study_uid, level)  # warm both paths (Orthanc's caches, connections)
+            _retrieve_series(get_proxy, study_uid, level)
+            results: dict[str, list[float]] = {"direct": [], "proxy": [], "direct_meta": [], "proxy_meta": []}
+            size = 0
+            cpu: dict[str, list[dict[str, float]]] = {"direct": [], "proxy": []}
+            for run in range(runs):
+                for name, get in (ways if run % 2 == 0 else ways[::-1]):
+                    before = cpu_seconds_by_part()
+                    got, seconds, metadata_seconds = _retrieve_series(get, study_uid, level)
+                    after = cpu_seconds_by_part()
+                    cpu[name].append({k: after[k] - before[k] for k in after})
+                    size = got if name == "direct" else size  # Orthanc's own bytes (the proxy's JSON is compact)
+                    results[name].append(seconds)
+                    results[f"{name}_meta"].append(metadata_seconds)
+            ratios = [d / p for d, p in zip(results["direct"], results["proxy"], strict=True)]
+            frame_ratios = [(d - dm) / (p - pm) for d, p, dm, pm in zip(
+                results["direct"], results["proxy"], results["direct_meta"], results["proxy_meta"], strict=True)]
+            meta_ratios = [dm / pm for dm, pm in zip(results["direct_meta"], results["proxy_meta"], strict=True)]
+            figures["series"][level] = {
+                "runs": results, "bytes": size, "ratio": statistics.median(ratios), "ratio_min": min(ratios),
+                "ratio_max": max(ratios), "frames_ratio": statistics.median(frame_ratios),
+                "metadata_ratio": statistics.median(meta_ratios),
+                **{f"{k}_s": statistics.median(v) for k, v in results.items()},
+                "cpu": {name: {k: statistics.median(run[k] for run in runs_) for k in runs_[0]}
+                        for name, runs_ in cpu.items()},
+                # the server's CPU (everything but the client) for the same retrieval, direct / proxy, per run
+                "cpu_ratio": statistics.median(
+                    sum(v for k, v in d.items() if k != "client") / sum(v for k, v in p.items() if k != "client")
+                    for d, p in zip(cpu["direct"], cpu["proxy"], strict=True))}
+        # Throughput is reported in MB/s of Orthanc's own bytes on both paths. (The proxy's metadata is compact
+        # JSON, a third of Orthanc's pretty-printed bytes: dividing each path's own byte count by its time would
+        # understate the proxy.)
+        inst: dict[str, list[float]] = {"direct": [], "proxy": []}
+        for run in range(runs):
+            for name, get in (ways if run % 2 == 0 else ways[::-1]):
                 size, seconds = _retrieve_instances(get, study_uid)
-                sizes[name] = size
-                results[name].append(seconds)
+                inst[name].append(seconds)
+                if name == "direct":
+                    figures["instances_bytes"] = size
+        figures["instances_direct_s"] = statistics.median(inst["direct"])
+        figures["instances_proxy_s"] = statistics.median(inst["proxy"])
+        figures["instances_ratio"] = statistics.median(
+            [d / p for d, p in zip(inst["direct"], inst["proxy"], strict=True)])
     with OrthancClient() as orthanc:
         _delete_study(orthanc, study_uid)
     from medcloud.pacs.models import Study
 
     Study.objects.all().delete()
-    figures = {f"{k}_s": statistics.median(v) for k, v in results.items()}
-    figures.update({f"{k}_bytes": float(v) for k, v in sizes.items()})
-    for name in ("direct", "proxy"):
-        figures[name] = figures["direct_bytes"] / figures[f"{name}_s"]
-    for name in ("direct_inst", "proxy_inst"):
-        figures[name] = figures["direct_inst_bytes"] / figures[f"{name}_s"]
     return figures
 
 
@@ -486,6 +554,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--studies", type=int, default=10_000)
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--only", choices=["ingest", "retrieval", "memory", "list"], action="append")
+    parser.add_argument("--parallel", type=lambda v: [int(x) for x in v.split(",")], default=[4],
+                        help="retrieval: frame requests in flight, e.g. 1,2,4 (default 4, as a viewer)")
     parser.add_argument("--series", type=Path, default=Path(os.environ.get("MEDCLOUD_DATA_DIR", REPO_ROOT.parent / "shared" / "data")) / "dicom" / "mr_brain_sagittal")
     args = parser.parse_args(argv)
     _setup_django(_bench_database_url())
@@ -512,15 +582,26 @@ def main(argv: list[str] | None = None) -> None:
                           f"of the faster direct way ({best}; median of per-run ratios, "
                           f"{100 * f[label + '_ratio_min']:.0f}-{100 * f[label + '_ratio_max']:.0f}%)")
             if "retrieval" in only:
-                f = bench_retrieval(base, args.series, work, args.runs)
-                print("\n2. WADO-RS retrieval of the whole series (median of", args.runs, "runs)")
-                print(f"   metadata + 192 frames ({_mb(f['direct_bytes'])} from Orthanc, 4 parallel): direct "
-                      f"{f['direct_s']:.3f} s = {_mb(f['direct'])}/s, proxy {f['proxy_s']:.3f} s = "
-                      f"{_mb(f['proxy'])}/s = {100 * f['direct_s'] / f['proxy_s']:.0f}% of direct")
-                print(f"   whole instances, one multipart response ({_mb(f['direct_inst_bytes'])}): direct "
-                      f"{f['direct_inst_s']:.3f} s = {_mb(f['direct_inst'])}/s, proxy {f['proxy_inst_s']:.3f} s = "
-                      f"{_mb(f['proxy_inst'])}/s = {100 * f['direct_inst_s'] / f['proxy_inst_s']:.0f}% of direct "
-                      f"(PHI restored in every instance)")
+                f = bench_retrieval(base, args.series, work, args.runs, args.parallel)
+                print(f"\n2. WADO-RS retrieval of the whole series: study metadata, then the 192 frames "
+                      f"({args.runs} paired runs, alternating which path goes first)")
+                for level, g in f["series"].items():
+                    print(f"   {level} frame request(s) at a time, {_mb(g['bytes'])} from Orthanc: direct "
+                          f"{g['direct_s']:.3f} s = {_mb(g['bytes'] / g['direct_s'])}/s, proxy {g['proxy_s']:.3f} s = "
+                          f"{_mb(g['bytes'] / g['proxy_s'])}/s: proxy = {100 * g['ratio']:.0f}% of direct (median of "
+                          f"per-run ratios, {100 * g['ratio_min']:.0f}-{100 * g['ratio_max']:.0f}%)")
+                    print(f"     metadata: direct {g['direct_meta_s']:.3f} s, proxy {g['proxy_meta_s']:.3f} s "
+                          f"({100 * g['metadata_ratio']:.0f}%); frames: direct {g['direct_s'] - g['direct_meta_s']:.3f} s, "
+                          f"proxy {g['proxy_s'] - g['proxy_meta_s']:.3f} s ({100 * g['frames_ratio']:.0f}%)")
+                    cpu = g["cpu"]
+                    print("     CPU seconds per retrieval (median): " + ", ".join(
+                        f"{part} {cpu['direct'][part]:.2f}/{cpu['proxy'][part]:.2f}" for part in cpu["direct"])
+                        + f" (direct/proxy); the server's CPU, direct/proxy: {100 * g['cpu_ratio']:.0f}%")
+                    print("     per run, seconds (direct / proxy): " + "  ".join(
+                        f"{d:.2f}/{p:.2f}" for d, p in zip(g["runs"]["direct"], g["runs"]["proxy"], strict=True)))
+                print(f"   whole instances, one multipart response ({_mb(f['instances_bytes'])}): direct "
+                      f"{f['instances_direct_s']:.3f} s, proxy {f['instances_proxy_s']:.3f} s = "
+                      f"{100 * f['instances_ratio']:.0f}% of direct (PHI restored in every instance)")
             if "memory" in only:
                 f = bench_memory(base, proc, args.series, work)
                 print("\n3. Peak RSS of the web server while streaming a study (whole instances + metadata)")
