@@ -83,6 +83,13 @@ def test_authz_endpoint_refuses_what_it_does_not_know(client, make_user, series_
         return asked.status_code
 
     assert ask(frame, bearer(owner)) == 204
+    # The grant names the patient's pseudonym (Orthanc's PatientID) for the frame route (ADR 0008), nothing else.
+    from medcloud.pacs.models import Study
+
+    granted = client.get("/dicom-web-authz", headers={"X-Original-URI": frame, **bearer(owner)})
+    pseudonym = Study.objects.select_related("patient").get(study_instance_uid=series.study_uid).patient.pseudonym
+    assert granted.headers["x-medcloud-orthanc-patient"] == pseudonym and granted.content == b""
+    assert "x-medcloud-orthanc-patient" not in client.get("/dicom-web-authz", headers={"X-Original-URI": frame}).headers
     assert ask(frame) == 403
     assert ask(frame, bearer(owner), method="POST") == 403
     assert ask(f"/dicom-web/studies/{series.study_uid}/metadata", bearer(owner)) == 403  # PHI: never the fast path
@@ -102,3 +109,101 @@ def test_orthanc_down_frames_get_the_backends_503(client, test_database_name, ma
     assert response.status_code == 503, response.text
     assert response.json()["error"]["code"] == "upstream_unavailable"
 
+
+
+# --- single frames through MedCloud's Orthanc frame route (ADR 0008) --------------------------------------------
+
+ROUTE_TYPE = 'multipart/related; type="application/octet-stream"; transfer-syntax=1.2.840.10008.1.2.1; boundary='
+
+
+def _parts(response: httpx.Response) -> list[tuple[dict[str, str], bytes]]:
+    """(headers, payload) of each part of a multipart/related response, parsed strictly."""
+    boundary = response.headers["content-type"].split("boundary=", 1)[1].split(";")[0].strip('"').encode()
+    body = response.content
+    assert body.startswith(b"--" + boundary + b"\r\n") and body.endswith(b"\r\n--" + boundary + b"--\r\n")
+    parts = []
+    for chunk in body[len(boundary) + 4: -(len(boundary) + 8)].split(b"\r\n--" + boundary + b"\r\n"):
+        head, payload = chunk.split(b"\r\n\r\n", 1)
+        headers = dict(line.split(": ", 1) for line in head.decode().split("\r\n"))
+        parts.append(({k.lower(): v for k, v in headers.items()}, payload))
+    return parts
+
+
+def test_single_frames_come_from_orthancs_frame_route(client_h2, test_database_name, make_user, series_factory,
+                                                      orthanc):
+    """What a viewer asks for, one frame as stored, is read through the plugin's route: the pixel bytes of the
+    uploaded file, exactly; the same as the DICOMweb plugin's; and every fault still answered by the backend."""
+    import pydicom
+
+    owner = make_user("researcher")
+    series = series_factory(count=3)
+    response = upload(client_h2, owner, [(p.name, p.read_bytes()) for p in series.files])
+    assert response.status_code == 201, response.text
+    pixels = {str(ds.SOPInstanceUID): ds.PixelData for ds in map(pydicom.dcmread, series.files)}
+    metadata = client_h2.get(f"/dicom-web/studies/{series.study_uid}/metadata", headers=bearer(owner)).json()
+    assert len(metadata) == 3
+    for item in metadata:
+        series_uid, sop_uid = item["0020000E"]["Value"][0], item["00080018"]["Value"][0]
+        path = _frame(series.study_uid, series_uid, sop_uid)
+        for accept in (ACCEPT["Accept"], 'multipart/related; type="application/octet-stream"; '
+                       "transfer-syntax=1.2.840.10008.1.2.1", "multipart/related; type=application/octet-stream"):
+            proxied = client_h2.get(path, headers={**bearer(owner), "Accept": accept})
+            assert proxied.status_code == 200, proxied.text
+            assert proxied.headers["content-type"].startswith(ROUTE_TYPE), proxied.headers["content-type"]
+            [(headers, payload)] = _parts(proxied)
+            assert headers["content-type"] == "application/octet-stream; transfer-syntax=1.2.840.10008.1.2.1"
+            assert payload == pixels[sop_uid]
+            assert proxied.headers["cache-control"] == "no-store" and "set-cookie" not in proxied.headers
+        [(_, direct)] = _parts(orthanc._http.get(path, headers=ACCEPT))
+        assert direct == pixels[sop_uid]
+
+    # Frame numbers the instance does not have: Orthanc's DICOMweb plugin, then the backend, name the error.
+    for wrong in ("frames/2", "frames/0"):
+        answer = client_h2.get(path.replace("frames/1", wrong), headers={**bearer(owner), **ACCEPT})
+        assert 400 <= answer.status_code < 500 and answer.json()["error"]["status"] == answer.status_code
+    # Several frames at once, and an Accept the route does not answer: the DICOMweb plugin, as before.
+    listed = client_h2.get(path.replace("frames/1", "frames/1,1"), headers={**bearer(owner), **ACCEPT})
+    assert listed.status_code == 200 and not listed.headers["content-type"].startswith(ROUTE_TYPE)
+    assert [payload for _, payload in _parts(listed)] == [pixels[sop_uid]] * 2
+
+    # MEDCLOUD_RAW_FRAMES=0: every frame from the DICOMweb plugin; the same bytes.
+    env = server_env(test_database_name, MEDCLOUD_RAW_FRAMES="0")
+    with https_server(env, LOG_DIR / "web-front-no-raw-frames.log") as base_url, \
+            httpx.Client(base_url=base_url, verify=False, timeout=60) as plain:
+        relayed = plain.get(path, headers={**bearer(owner), **ACCEPT})
+    assert relayed.status_code == 200 and not relayed.headers["content-type"].startswith(ROUTE_TYPE)
+    assert [payload for _, payload in _parts(relayed)] == [pixels[sop_uid]]
+
+
+def test_compressed_frames_fall_back_to_the_dicomweb_plugin(client_h2, make_user, series_factory, orthanc):
+    """An instance stored compressed (RLE): the route declines, and the DICOMweb plugin answers under the same
+    grant, as stored for transfer-syntax=* and decompressed for Explicit VR Little Endian."""
+    import numpy as np
+    import pydicom
+    from pydicom.uid import RLELossless
+
+    owner, stranger = make_user("researcher"), make_user("researcher")
+    series = series_factory(count=1)
+    ds = pydicom.dcmread(series.files[0])
+    original = ds.pixel_array.copy()
+    ds.compress(RLELossless)
+    ds.save_as(series.files[0])
+    response = upload(client_h2, owner, [(series.files[0].name, series.files[0].read_bytes())])
+    assert response.status_code == 201, response.text
+    path = _frame(series.study_uid, series.series_uid, str(ds.SOPInstanceUID))
+
+    as_stored = client_h2.get(path, headers={**bearer(owner), **ACCEPT})
+    assert as_stored.status_code == 200, as_stored.text
+    assert not as_stored.headers["content-type"].startswith(ROUTE_TYPE)
+    [(headers, payload)] = _parts(as_stored)
+    assert "1.2.840.10008.1.2.5" in headers["content-type"]
+    assert payload == _parts(orthanc._http.get(path, headers=ACCEPT))[0][1]
+
+    explicit = {"Accept": 'multipart/related; type="application/octet-stream"; transfer-syntax=1.2.840.10008.1.2.1'}
+    decoded = client_h2.get(path, headers={**bearer(owner), **explicit})
+    assert decoded.status_code == 200, decoded.text
+    [(_, payload)] = _parts(decoded)
+    assert np.array_equal(np.frombuffer(payload, dtype=original.dtype).reshape(original.shape), original)
+
+    # The fall-back is reached only under a grant: a stranger still gets the backend's 404.
+    assert client_h2.get(path, headers={**bearer(stranger), **ACCEPT}).status_code == 404

@@ -75,7 +75,7 @@ def js_module() -> str:
 
 def render(run_dir: Path, *, listen: str, cert: str, key: str, backend: str, orthanc_url: str,
            orthanc_user: str, orthanc_password: str, access_log: str = "off",
-           read_grant_seconds: float = 5.0) -> Path:
+           read_grant_seconds: float = 5.0, raw_frames: bool = True) -> Path:
     """Write ``run_dir/nginx.conf`` (+ the server block beside it); return the main file.
     ``read_grant_seconds``: how long a granted read of frames is remembered (0: never), as in the backend."""
     run_dir = Path(run_dir).resolve()
@@ -96,6 +96,7 @@ def render(run_dir: Path, *, listen: str, cert: str, key: str, backend: str, ort
         # can outlive its "Ns" by up to a second), so one second less; under two seconds: not remembered
         "MEDCLOUD_READ_GRANT_SECONDS": str(max(1, int(read_grant_seconds) - 1)),
         "MEDCLOUD_AUTHZ_NO_CACHE": "" if read_grant_seconds >= 2 else "1",
+        "MEDCLOUD_RAW_FRAMES": "1" if raw_frames else "0",
     }
     server = run_dir / "server.conf"
     server.write_text(Template(TEMPLATE.read_text()).safe_substitute(values))
@@ -104,6 +105,11 @@ def render(run_dir: Path, *, listen: str, cert: str, key: str, backend: str, ort
     main.write_text(MAIN.format(run=run_dir, error_log=run_dir / "error.log", access_log=access_log,
                                 server=server, js_module=js_module()))
     return main
+
+
+def raw_frames_enabled(value: str | None) -> bool:
+    """MEDCLOUD_RAW_FRAMES: single frames through MedCloud's Orthanc frame route (ADR 0008) unless "0"."""
+    return (value or os.environ.get("MEDCLOUD_RAW_FRAMES") or "1").strip() != "0"
 
 
 def command(main: Path) -> list[str]:
@@ -121,7 +127,8 @@ def _answers(port: int) -> bool:
 @contextmanager
 def running(run_dir: Path, *, port: int, cert: str, key: str, backend: str, log_path: Path | None = None,
             **orthanc: str) -> Iterator[subprocess.Popen]:
-    # orthanc_url / orthanc_user / orthanc_password / read_grant_seconds: default to this process's settings
+    # orthanc_url / orthanc_user / orthanc_password / read_grant_seconds / raw_frames: default to this
+    # process's settings
     """nginx listening on 127.0.0.1:``port`` in front of ``backend`` until the block ends."""
     from django.conf import settings
 
@@ -130,7 +137,8 @@ def running(run_dir: Path, *, port: int, cert: str, key: str, backend: str, log_
                   orthanc_user=orthanc.get("orthanc_user") or settings.ORTHANC_USERNAME,
                   orthanc_password=orthanc.get("orthanc_password") or settings.ORTHANC_PASSWORD,
                   access_log=str(log_path) if log_path else "off",
-                  read_grant_seconds=float(orthanc.get("read_grant_seconds") or settings.PACS_READ_GRANT_SECONDS))
+                  read_grant_seconds=float(orthanc.get("read_grant_seconds") or settings.PACS_READ_GRANT_SECONDS),
+                  raw_frames=raw_frames_enabled(orthanc.get("raw_frames")))
     proc = subprocess.Popen(command(main), stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)  # noqa: S603
     try:
         deadline = time.monotonic() + 20
@@ -175,6 +183,7 @@ def serving(env: dict[str, str], log_path: Path, *, cert: str, key: str, venv_bi
         log_path.parent / f"{log_path.stem}-front", port=port, cert=cert, key=key,
         backend=f"127.0.0.1:{backend_port}", log_path=log_path.parent / f"{log_path.stem}-front-access.log",
         orthanc_url=env.get("ORTHANC_URL", ""), read_grant_seconds=str(grant) if grant is not None else "",
+        raw_frames=env.get("MEDCLOUD_RAW_FRAMES", ""),
     ):
         proc = subprocess.Popen(  # noqa: S603 - our own server
             webserver.backend_command(venv_bin, backend_port),
@@ -211,7 +220,8 @@ def main(argv: list[str] | None = None) -> None:
     main_conf = render(args.run_dir, listen=args.listen, cert=args.cert, key=args.key, backend=args.backend,
                        orthanc_url=os.environ["ORTHANC_URL"], orthanc_user=os.environ["ORTHANC_USERNAME"],
                        orthanc_password=os.environ["ORTHANC_PASSWORD"], access_log=args.access_log,
-                       read_grant_seconds=float(os.environ.get("MEDCLOUD_READ_GRANT_SECONDS", "5")))
+                       read_grant_seconds=float(os.environ.get("MEDCLOUD_READ_GRANT_SECONDS", "5")),
+                       raw_frames=raw_frames_enabled(os.environ.get("MEDCLOUD_RAW_FRAMES")))
     argv_nginx = command(main_conf)
     os.execv(argv_nginx[0], argv_nginx)  # noqa: S606 - our own nginx binary and rendered configuration
 

@@ -70,16 +70,21 @@ def route_by_path(default_app, proxy_app, prefixes: tuple[str, ...] = PROXY_PATH
     return application
 
 
-def answer_remembered_authz(app, is_remembered, path: str = "/dicom-web-authz"):
-    """The front server asks ``path`` once per frame. When ``is_remembered(scope)`` (a read grant the proxy
-    remembered for this credential and study), answer 204 at once: no request object, no signals, no thread
-    hop. Everything else, every refusal included, goes to ``app``."""
+def answer_remembered_authz(app, remembered, path: str = "/dicom-web-authz"):
+    """The front server asks ``path`` once per frame. When ``remembered(scope)`` returns the headers of a
+    grant (a read grant the proxy remembered for this credential and study), answer 204 with them at once:
+    no request object, no signals, no thread hop. Everything else (None), every refusal included, goes to
+    ``app``."""
 
     async def application(scope, receive, send):
-        if scope["type"] == "http" and scope["path"] == path and is_remembered(scope):
-            await send({"type": "http.response.start", "status": 204, "headers": [(b"cache-control", b"no-store")]})
-            await send({"type": "http.response.body", "body": b""})
-            return
+        if scope["type"] == "http" and scope["path"] == path:
+            headers = remembered(scope)
+            if headers is not None:
+                await send({"type": "http.response.start", "status": 204, "headers": [
+                    (b"cache-control", b"no-store"),
+                    *((name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers.items())]})
+                await send({"type": "http.response.body", "body": b""})
+                return
         await app(scope, receive, send)
 
     return application

@@ -4,7 +4,8 @@
 1. Ingest: the whole MR series (192 instances) through the backend (zip upload over HTTPS, validation, PHI
    protection, Orthanc, database) against the same files posted straight into Orthanc's REST API.
 2. WADO-RS retrieval of the whole series (study metadata + every frame; and whole instances) through the
-   proxy against straight from Orthanc.
+   proxy against straight from Orthanc's DICOMweb plugin. MEDCLOUD_RAW_FRAMES=0 measures the proxy relaying the
+   DICOMweb plugin's frames instead of reading them through MedCloud's frame route (ADR 0008).
 3. Peak memory (RSS) of the web server while it streams a small and a large study.
 4. Study-list latency (p50, p95) with 10,000 studies in the database.
 
@@ -585,6 +586,11 @@ def main(argv: list[str] | None = None) -> None:
                 f = bench_retrieval(base, args.series, work, args.runs, args.parallel)
                 print(f"\n2. WADO-RS retrieval of the whole series: study metadata, then the 192 frames "
                       f"({args.runs} paired runs, alternating which path goes first)")
+                from medcloud.core.frontserver import raw_frames_enabled
+
+                print("   the proxy reads single frames through " + (
+                    "MedCloud's Orthanc frame route (ADR 0008; MEDCLOUD_RAW_FRAMES=0 to relay the DICOMweb plugin)"
+                    if raw_frames_enabled(None) else "Orthanc's DICOMweb plugin (MEDCLOUD_RAW_FRAMES=0)"))
                 for level, g in f["series"].items():
                     print(f"   {level} frame request(s) at a time, {_mb(g['bytes'])} from Orthanc: direct "
                           f"{g['direct_s']:.3f} s = {_mb(g['bytes'] / g['direct_s'])}/s, proxy {g['proxy_s']:.3f} s = "

@@ -68,6 +68,10 @@ _clients: dict[int, httpx.AsyncClient] = {}
 # stops being honoured after at most PACS_READ_GRANT_SECONDS.
 _read_grants: dict[tuple[str, str, bool], tuple[float, Any, Any]] = {}
 READ_GRANT_MAX_ENTRIES = 4096
+# Each study's patient pseudonym (Orthanc's PatientID), sent with a frames grant: the front server names the
+# instance to Orthanc's frame route with it (ADR 0008). Not PHI: random, and Orthanc's index holds it anyway.
+_orthanc_patients: dict[str, str] = {}
+ORTHANC_PATIENT_HEADER = "X-Medcloud-Orthanc-Patient"
 
 
 def _grant_key(request: HttpRequest, study_uid: str | None, carries_phi: bool) -> tuple[str, str, bool] | None:
@@ -201,7 +205,13 @@ def _audit_read(caller: Caller, request: HttpRequest, study_uid: str,
     if cache.add(key, 1, timeout=AUDIT_WINDOW_SECONDS):
         record_event("dicomweb.read", actor=caller.user, request=request, target_type="study", target_id=study.pk,
                      details={"via": caller.via, "window_seconds": AUDIT_WINDOW_SECONDS})
-    return selectors.phi_for_study(study) if carries_phi else ({}, {})
+    if carries_phi:
+        return selectors.phi_for_study(study)
+    if study_uid not in _orthanc_patients:
+        if len(_orthanc_patients) >= READ_GRANT_MAX_ENTRIES:
+            _orthanc_patients.clear()
+        _orthanc_patients[study_uid] = selectors.orthanc_patient_id(study)
+    return {}, {}
 
 
 def _audit_search(caller: Caller, request: HttpRequest, count: int) -> None:
@@ -302,19 +312,27 @@ def _pixel_study_uid(original_path: str) -> str | None:
     return study_uid
 
 
-def authz_remembered(scope: dict[str, Any]) -> bool:
-    """Whether a remembered read grant answers the front server's auth_request, before Django builds a
-    request (lean_asgi.answer_remembered_authz). The same key as ``_grant_key``; a miss goes the full way."""
+def _grant_headers(study_uid: str) -> dict[str, str]:
+    pseudonym = _orthanc_patients.get(study_uid)
+    return {ORTHANC_PATIENT_HEADER: pseudonym} if pseudonym else {}
+
+
+def authz_remembered(scope: dict[str, Any]) -> dict[str, str] | None:
+    """When a remembered read grant answers the front server's auth_request, the headers of that answer
+    (lean_asgi.answer_remembered_authz, before Django builds a request); None otherwise. The same key as
+    ``_grant_key``; a miss goes the full way."""
     if scope.get("method") not in ("GET", "HEAD") or not _read_grants:
-        return False
+        return None
     headers = dict(scope.get("headers") or [])
     original = urlsplit(headers.get(b"x-original-uri", b"").decode("latin-1"))
     study_uid = _pixel_study_uid(original.path)
     credential = headers.get(b"authorization", b"").decode("latin-1") or (
         parse_qs(original.query).get("token") or [""])[-1]
     if study_uid is None or not credential or settings.PACS_READ_GRANT_SECONDS <= 0:
-        return False
-    return _remembered_grant((hashlib.sha256(credential.encode()).hexdigest(), study_uid, False)) is not None
+        return None
+    if _remembered_grant((hashlib.sha256(credential.encode()).hexdigest(), study_uid, False)) is None:
+        return None
+    return _grant_headers(study_uid)
 
 
 @csrf_exempt
@@ -322,7 +340,8 @@ async def dicomweb_authz(request: HttpRequest) -> HttpResponse:
     """The front server's ``auth_request`` for frames and bulk data (ADR 0006): may the caller of the
     request in ``X-Original-URI`` read its study? 204 yes; 403 for anything else (nginx then hands the
     request to the proxy above, which answers with the precise error). The same checks, audit and
-    remembered grants as the proxy itself; nothing of the study is returned."""
+    remembered grants as the proxy itself; nothing of the study is returned but its patient's pseudonym
+    (ORTHANC_PATIENT_HEADER), with which the front server asks Orthanc for single frames (ADR 0008)."""
     denied = HttpResponse(status=403)
     if request.method not in ("GET", "HEAD"):
         return denied
@@ -334,7 +353,10 @@ async def dicomweb_authz(request: HttpRequest) -> HttpResponse:
     caller, phi = await _authenticate(request, study_uid, carries_phi=False)
     if isinstance(caller, HttpResponse) or phi is None:
         return denied
-    return HttpResponse(status=204)
+    granted = HttpResponse(status=204)
+    for name, value in _grant_headers(study_uid).items():
+        granted[name] = value
+    return granted
 
 
 def _upstream_headers(request: HttpRequest) -> dict[str, str]:

@@ -151,6 +151,11 @@ def phi_for_study(study: Study) -> tuple[dict[str, Any], dict[str, dict[str, Any
     return dict(study.phi or {}), series
 
 
+def orthanc_patient_id(study: Study) -> str:
+    """The PatientID under which Orthanc holds the study: its patient's pseudonym."""
+    return Patient.objects.filter(pk=study.patient_id).values_list("pseudonym", flat=True).get()
+
+
 def phi_for_study_uids(uids: list[str]) -> dict[str, dict[str, Any]]:
     return {s.study_instance_uid: dict(s.phi or {})
             for s in Study.objects.filter(study_instance_uid__in=uids).only("study_instance_uid", "phi")}
