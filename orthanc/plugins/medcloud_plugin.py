@@ -19,6 +19,7 @@ key Orthanc refuses to start: it never falls back to writing plaintext.
 import hashlib
 import json
 import os
+import re
 import secrets
 
 import orthanc  # provided by the Orthanc Python plugin at run time
@@ -90,7 +91,8 @@ NOT_RAW_STATUS = 415  # the front server sends such requests on to the DICOMweb 
 
 def orthanc_instance_id(patient_id, study_uid, series_uid, sop_instance_uid):
     """Orthanc's public identifier of an instance: the SHA-1 of its four identifiers, in five groups of 8."""
-    digest = hashlib.sha1(f"{patient_id}|{study_uid}|{series_uid}|{sop_instance_uid}".encode()).hexdigest()
+    digest = hashlib.sha1(f"{patient_id}|{study_uid}|{series_uid}|{sop_instance_uid}".encode(),
+                          usedforsecurity=False).hexdigest()  # an identifier, as Orthanc computes it
     return "-".join(digest[i:i + 8] for i in range(0, 40, 8))
 
 
@@ -122,12 +124,29 @@ def on_frame(output, uri, **request):
     except Exception:  # a frame number beyond the instance's frames
         output.SendHttpStatusCode(NOT_RAW_STATUS)
         return
+    # The same body and headers as the DICOMweb plugin's answer (clients are tested against that one), but
+    # for the boundary: 32 hex digits here.
     boundary = secrets.token_hex(16)
     part_type = f"application/octet-stream; transfer-syntax={EXPLICIT_LITTLE_ENDIAN}"
-    body = b"".join((f"--{boundary}\r\nContent-Type: {part_type}\r\nContent-Length: {len(data)}\r\n\r\n".encode(),
-                     data, f"\r\n--{boundary}--\r\n".encode()))
-    output.AnswerBuffer(body, f'multipart/related; type="application/octet-stream"; '
-                              f"transfer-syntax={EXPLICIT_LITTLE_ENDIAN}; boundary={boundary}")
+    location = _public_root(request.get("headers") or {})
+    head = (f"--{boundary}\r\n"
+            + (f"Content-Location: {location}/dicom-web/studies/{study_uid}/series/{series_uid}/instances/"
+               f"{sop_instance_uid}/frames/{frame}\r\n" if location else "")
+            + f"Content-Type: {part_type}\r\nContent-Length: {len(data)}\r\nMIME-Version: 1.0\r\n\r\n")
+    body = b"".join((head.encode(), data, f"\r\n--{boundary}--\r\n".encode()))
+    output.AnswerBuffer(body, f'multipart/related; type="{part_type}"; boundary={boundary}')
+
+
+_HOST_RE = re.compile(r"^[A-Za-z0-9.:\[\]-]{1,255}$")
+
+
+def _public_root(headers):
+    """"https://host" from the front server's `Forwarded: host=...;proto=...` header, or "" without one."""
+    fields = dict(item.strip().split("=", 1) for item in headers.get("forwarded", "").split(";") if "=" in item)
+    host, proto = fields.get("host", "").strip('"'), fields.get("proto", "").strip('"')
+    if not _HOST_RE.match(host) or proto not in ("http", "https"):
+        return ""
+    return f"{proto}://{host}"
 
 
 orthanc.RegisterStorageArea(on_create, on_read, on_remove)

@@ -46,8 +46,8 @@ def test_revoked_share_is_refused_once_the_grant_expires(client, make_user, seri
         viewer_accept = {"Accept": 'multipart/related; type="application/octet-stream"; transfer-syntax=*'}
         for _ in range(3):
             raw = grants.get(frame, headers={**reader_headers, **viewer_accept})
-            assert raw.status_code == 200 and raw.headers["content-type"].startswith(
-                'multipart/related; type="application/octet-stream"; transfer-syntax=1.2.840.10008.1.2.1; boundary=')
+            boundary = raw.headers["content-type"].split("boundary=", 1)[1]
+            assert raw.status_code == 200 and len(boundary) == 32 and "-" not in boundary  # the route's boundary
         # nginx remembers the grant too, under a digest of the credential: never the credential on disk
         cached = [f.read_bytes() for f in (LOG_DIR / "web-read-grants-front" / "authz-cache").rglob("*") if f.is_file()]
         assert any(series.study_uid.encode() in c for c in cached)
