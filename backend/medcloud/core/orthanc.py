@@ -65,10 +65,18 @@ class OrthancClient:
         self.close()
 
     def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        try:
-            response = self._http.request(method, path, **kwargs)
-        except httpx.HTTPError as exc:
-            raise OrthancError(f"Orthanc is unreachable: {exc.__class__.__name__}") from exc
+        for attempt in (1, 2):
+            try:
+                response = self._http.request(method, path, **kwargs)
+                break
+            except (httpx.RemoteProtocolError, httpx.WriteError) as exc:
+                # Orthanc closes a kept-alive connection once it has been idle for a while; a request that meets
+                # that close on a pooled connection is sent once more, on a new one. Every call of this client
+                # may be repeated (storing the same instance again is answered "AlreadyStored").
+                if attempt == 2:
+                    raise OrthancError(f"Orthanc is unreachable: {exc.__class__.__name__}") from exc
+            except httpx.HTTPError as exc:
+                raise OrthancError(f"Orthanc is unreachable: {exc.__class__.__name__}") from exc
         if response.status_code >= 400:
             raise OrthancError(f"Orthanc answered {response.status_code} to {method} {path}", response.status_code)
         return response
