@@ -216,3 +216,26 @@ def test_compressed_frames_fall_back_to_the_dicomweb_plugin(client_h2, make_user
 
     # The fall-back is reached only under a grant: a stranger still gets the backend's 404.
     assert client_h2.get(path, headers={**bearer(stranger), **ACCEPT}).status_code == 404
+
+
+def test_frame_route_numbers_frames_of_a_multiframe_instance_from_one(client_h2, make_user, series_factory):
+    """WADO-RS counts frames from 1, Orthanc's frame API from 0: frame n of a three-frame instance is the
+    n-th slice that went into it, through the route; frame 4 does not exist."""
+    import pydicom
+
+    owner = make_user("researcher")
+    series = series_factory(count=3)
+    slices = [pydicom.dcmread(p).PixelData for p in series.files]
+    ds = pydicom.dcmread(series.files[0])
+    ds.NumberOfFrames = 3
+    ds.PixelData = b"".join(slices)
+    ds.save_as(series.files[0])
+    response = upload(client_h2, owner, [(series.files[0].name, series.files[0].read_bytes())])
+    assert response.status_code == 201, response.text
+    path = _frame(series.study_uid, series.series_uid, str(ds.SOPInstanceUID))
+    for number, source in enumerate(slices, start=1):
+        answer = client_h2.get(path.replace("frames/1", f"frames/{number}"), headers={**bearer(owner), **ACCEPT})
+        assert answer.status_code == 200 and _from_route(answer)
+        assert _parts(answer)[0][1] == source
+    beyond = client_h2.get(path.replace("frames/1", "frames/4"), headers={**bearer(owner), **ACCEPT})
+    assert 400 <= beyond.status_code < 500 and beyond.json()["error"]["status"] == beyond.status_code
