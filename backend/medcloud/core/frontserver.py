@@ -108,8 +108,8 @@ def render(run_dir: Path, *, listen: str, cert: str, key: str, backend: str, ort
 
 
 def raw_frames_enabled(value: str | None) -> bool:
-    """MEDCLOUD_RAW_FRAMES: single frames through MedCloud's Orthanc frame route (ADR 0008) unless "0"."""
-    return (value or os.environ.get("MEDCLOUD_RAW_FRAMES") or "1").strip() != "0"
+    """A MEDCLOUD_RAW_FRAMES value: single frames through MedCloud's Orthanc frame route (ADR 0008) unless "0"."""
+    return (value or "1").strip() != "0"
 
 
 def command(main: Path) -> list[str]:
@@ -138,7 +138,7 @@ def running(run_dir: Path, *, port: int, cert: str, key: str, backend: str, log_
                   orthanc_password=orthanc.get("orthanc_password") or settings.ORTHANC_PASSWORD,
                   access_log=str(log_path) if log_path else "off",
                   read_grant_seconds=float(orthanc.get("read_grant_seconds") or settings.PACS_READ_GRANT_SECONDS),
-                  raw_frames=raw_frames_enabled(orthanc.get("raw_frames")))
+                  raw_frames=raw_frames_enabled(orthanc.get("raw_frames") or os.environ.get("MEDCLOUD_RAW_FRAMES")))
     proc = subprocess.Popen(command(main), stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)  # noqa: S603
     try:
         deadline = time.monotonic() + 20

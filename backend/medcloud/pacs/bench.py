@@ -590,7 +590,7 @@ def main(argv: list[str] | None = None) -> None:
 
                 print("   the proxy reads single frames through " + (
                     "MedCloud's Orthanc frame route (ADR 0008; MEDCLOUD_RAW_FRAMES=0 to relay the DICOMweb plugin)"
-                    if raw_frames_enabled(None) else "Orthanc's DICOMweb plugin (MEDCLOUD_RAW_FRAMES=0)"))
+                    if raw_frames_enabled(os.environ.get("MEDCLOUD_RAW_FRAMES")) else "Orthanc's DICOMweb plugin (MEDCLOUD_RAW_FRAMES=0)"))
                 for level, g in f["series"].items():
                     print(f"   {level} frame request(s) at a time, {_mb(g['bytes'])} from Orthanc: direct "
                           f"{g['direct_s']:.3f} s = {_mb(g['bytes'] / g['direct_s'])}/s, proxy {g['proxy_s']:.3f} s = "
