@@ -29,6 +29,8 @@ scripts/services.sh start --record "$STARTED"
 "$PY" backend/manage.py migrate --noinput -v0
 "$PY" backend/manage.py collectstatic --noinput -v0
 "$PY" backend/manage.py seed_demo
+# finish what a crash left in Orthanc (uploads' journals), report studies no MedCloud study owns
+"$PY" backend/manage.py reconcile_orthanc
 read -r CERT KEY < <(scripts/tls.sh)
 PORT=${MEDCLOUD_HTTPS_PORT:-8443}
 BIND=${MEDCLOUD_BIND:-127.0.0.1}
@@ -41,7 +43,7 @@ export DJANGO_BEHIND_PROXY=true MEDCLOUD_NUM_PROXIES=1
 
 prefix() { while IFS= read -r line; do printf '%-7s| %s\n' "$1" "$line"; done; }
 
-"$ROOT/.venv/bin/celery" -A medcloud worker --loglevel=INFO --concurrency="${MEDCLOUD_WORKER_CONCURRENCY:-1}" \
+"$ROOT/.venv/bin/celery" -A medcloud worker --beat --schedule "$VAR/celerybeat-schedule" --loglevel=INFO --concurrency="${MEDCLOUD_WORKER_CONCURRENCY:-1}" \
   --hostname="worker@%h" > >(prefix worker) 2>&1 &
 pids+=($!)
 "$PY" -m medcloud.core.webserver --port "$BACKEND_PORT" --workers "${MEDCLOUD_WEB_WORKERS:-1}" \

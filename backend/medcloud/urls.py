@@ -1,4 +1,3 @@
-from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
@@ -17,12 +16,12 @@ api_patterns = [
 
 urlpatterns = [
     path("api/", include(api_patterns)),
-    path("admin/", admin.site.urls),
     # The DICOMweb proxy sits at Orthanc's own DICOMweb root, so that its BulkDataURIs point back here.
     re_path(r"^dicom-web/(?P<path>.*)$", dicomweb_proxy, name="dicomweb"),
     # The front server's auth_request for frames and bulk data (ADR 0006); nginx keeps it internal.
     path("dicom-web-authz", dicomweb_authz, name="dicomweb-authz"),
-    # Anything else that is not an API path is a route of the single-page app.
+    # Anything else that is not an API path is a route of the single-page app. (No Django admin: it signed staff
+    # in with a password alone; the admin endpoints are the API's, /api/auth/admin/..., behind 2FA and lockout.)
     re_path(r"^(?!api/|admin/|static/|dicom-web/|dicom-web-authz$).*$", spa_index, name="spa"),
 ]
 

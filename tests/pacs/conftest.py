@@ -168,3 +168,13 @@ def upload(client: httpx.Client, user, files: list[tuple[str, bytes]], **data) -
     return client.post("/api/pacs/studies/upload/", headers=bearer(user),
                        files=[("files", (name, content, "application/octet-stream")) for name, content in files],
                        data=data)
+
+
+def wait_out_read_grants() -> None:
+    """Sleep through the window in which a granted DICOMweb read is remembered (MEDCLOUD_READ_GRANT_SECONDS,
+    the production setting the test servers run with): after it, a revocation holds on every layer."""
+    import time
+
+    from django.conf import settings
+
+    time.sleep(settings.PACS_READ_GRANT_SECONDS + 0.5)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.pacs.conftest import bearer, stow_body, upload
+from tests.pacs.conftest import bearer, stow_body, upload, wait_out_read_grants
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
 
@@ -98,6 +98,7 @@ def test_study_invisible_until_shared_visible_after_and_invisible_after_revoke(c
     # Revoked: invisible again, everywhere.
     revoked = client.delete(f"/api/pacs/studies/{study['id']}/shares/{share.json()['id']}/", headers=bearer(owner))
     assert revoked.status_code == 204
+    wait_out_read_grants()  # a granted read is remembered for a few seconds (as in production), never longer
     after = _sees(client, other, study, series, sop_uid)
     assert not any(after.values()), after
 

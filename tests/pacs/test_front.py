@@ -72,30 +72,48 @@ def test_frames_stream_from_orthanc_only_for_authorised_callers(client_h2, make_
 
 
 def test_authz_endpoint_refuses_what_it_does_not_know(client, make_user, series_factory):
-    """Asked directly (as nginx does), it only ever says yes for a pixel path of a study the caller may read."""
+    """Asked as nginx asks it (the backend's own handler), it only ever says yes for a pixel path of a study the
+    caller may read, served exactly as it was sent; from outside (through nginx) it does not exist."""
+    from django.test import Client as DjangoClient
+
     owner = make_user("researcher")
     series = series_factory(count=1)
     series_uid, sop_uid = _first_instance(client, owner, series)
     frame = _frame(series.study_uid, series_uid, sop_uid)
+    backend = DjangoClient(SERVER_NAME="localhost")
 
-    def ask(uri: str, headers: dict[str, str] | None = None, method: str = "GET") -> int:
-        asked = client.request(method, "/dicom-web-authz", headers={"X-Original-URI": uri, **(headers or {})})
-        return asked.status_code
+    def authz(raw: str, headers: dict[str, str] | None = None, method: str = "GET", served: str | None = None):
+        meta = {"HTTP_X_ORIGINAL_URI": raw, "HTTP_X_SERVED_URI": raw.split("?")[0] if served is None else served}
+        meta.update({"HTTP_" + k.upper().replace("-", "_"): v for k, v in (headers or {}).items()})
+        return backend.generic(method, "/dicom-web-authz", **meta)
+
+    def ask(raw: str, headers: dict[str, str] | None = None, method: str = "GET", served: str | None = None) -> int:
+        return authz(raw, headers, method, served).status_code
 
     assert ask(frame, bearer(owner)) == 204
     # The grant names the patient's pseudonym (Orthanc's PatientID) for the frame route (ADR 0008), nothing else.
     from medcloud.pacs.models import Study
 
-    granted = client.get("/dicom-web-authz", headers={"X-Original-URI": frame, **bearer(owner)})
+    granted = authz(frame, bearer(owner))
     pseudonym = Study.objects.select_related("patient").get(study_instance_uid=series.study_uid).patient.pseudonym
     assert granted.headers["x-medcloud-orthanc-patient"] == pseudonym and granted.content == b""
-    assert "x-medcloud-orthanc-patient" not in client.get("/dicom-web-authz", headers={"X-Original-URI": frame}).headers
+    assert "x-medcloud-orthanc-patient" not in authz(frame).headers
     assert ask(frame) == 403
     assert ask(frame, bearer(owner), method="POST") == 403
     assert ask(f"/dicom-web/studies/{series.study_uid}/metadata", bearer(owner)) == 403  # PHI: never the fast path
     assert ask(f"/dicom-web/studies/{series.study_uid}/series/{series_uid}/instances/{sop_uid}", bearer(owner)) == 403
     assert ask("/dicom-web/studies/../../instances/x/frames/1", bearer(owner)) == 403
     assert ask("/api/pacs/studies/", bearer(owner)) == 403
+    # authorised on the path that is served, and only when the client sent exactly that path
+    assert ask(frame, bearer(owner), served="") == 403
+    assert ask(frame.replace("/series/", "/series/../series/", 1), bearer(owner), served=frame) == 403
+    assert ask(frame, bearer(owner), served=frame.replace(series.study_uid, "1.2.3")) == 403
+    # two credentials in one request: refused, whichever layer looks
+    assert ask(frame + "?token=mcv.x", bearer(owner)) == 403
+    # nginx does not route it from outside: it would tell anyone whether a credential reads a study
+    for method in ("GET", "POST"):
+        outside = client.request(method, "/dicom-web-authz", headers={"X-Original-URI": frame, **bearer(owner)})
+        assert outside.status_code == 404 and "x-medcloud-orthanc-patient" not in outside.headers
 
 
 def test_orthanc_down_frames_get_the_backends_503(client, test_database_name, make_user, series_factory):

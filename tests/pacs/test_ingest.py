@@ -124,7 +124,8 @@ def test_bad_inputs_are_refused_naming_the_file_and_leave_no_trace(client, make_
     good = [(p.name, p.read_bytes()) for p in series.files[:3]]
     last = series.files[3]
     cases = {
-        "non-DICOM file": (good + [("notes.txt", b"hello, not an image\n" * 20)], "notes.txt", 400),
+        # a file that claims to be DICOM (its name) and is not: refused; a stray notes.txt is skipped instead
+        "non-DICOM file": (good + [("notes.dcm", b"hello, not an image\n" * 20)], "notes.dcm", 400),
         "corrupt DICOM": (good + [("broken.dcm", _corrupt(last))], "broken.dcm", 400),
         "missing UID": (good + [("nouid.dcm", _without_sop_uid(last))], "nouid.dcm", 400),
         "path traversal": ([("a.zip", _zip({"series/ok.dcm": good[0][1], "../../etc/evil.dcm": good[1][1]}))],

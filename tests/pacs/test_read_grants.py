@@ -64,13 +64,14 @@ def test_revoked_share_is_refused_once_the_grant_expires(client, make_user, seri
         assert refused.status_code == 404 and refused.json()["error"]["code"] == "not_found"
 
 
-def test_browser_session_reads_through_the_lean_proxy_handler(client, make_user, series_factory) -> None:
-    """OHIF on the same origin sends the session cookie: the proxy's own handler still knows the user, still
-    refuses a study the user may not see, and still sends the security headers."""
+def test_a_session_cookie_reads_nothing(client, make_user, series_factory) -> None:
+    """The DICOMweb proxy takes bearer credentials only (the viewer sends its viewer token): a Django session
+    cookie, even an admin's, authenticates nothing there (security review: an admin session from /admin/,
+    signed in with a password alone, read every study). /admin/ itself is gone."""
     from django.conf import settings
     from django.test import Client as DjangoClient
 
-    owner, stranger = make_user("researcher"), make_user("researcher")
+    owner, admin = make_user("researcher"), make_user("admin")
     series = series_factory(count=1)
     assert upload(client, owner, [(p.name, p.read_bytes()) for p in series.files]).status_code == 201
     metadata = f"/dicom-web/studies/{series.study_uid}/metadata"
@@ -80,8 +81,12 @@ def test_browser_session_reads_through_the_lean_proxy_handler(client, make_user,
         django_client.force_login(user)
         return {settings.SESSION_COOKIE_NAME: django_client.cookies[settings.SESSION_COOKIE_NAME].value}
 
-    mine = client.get(metadata, cookies=session_cookie(owner))
-    assert mine.status_code == 200, mine.text
-    assert mine.headers["x-content-type-options"] == "nosniff"
-    assert client.get(metadata, cookies=session_cookie(stranger)).status_code == 404
-    assert client.get(metadata).status_code == 401
+    for user in (owner, admin):
+        refused = client.get(metadata, cookies=session_cookie(user))
+        assert refused.status_code == 401, refused.text
+        assert refused.headers["x-content-type-options"] == "nosniff"
+    assert client.get(f"/dicom-web/studies?StudyInstanceUID={series.study_uid}",
+                      cookies=session_cookie(admin)).status_code == 401
+    assert client.get(metadata, headers=bearer(owner)).status_code == 200
+    for path in ("/admin/", "/admin/login/"):
+        assert client.get(path).status_code == 404

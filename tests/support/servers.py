@@ -48,13 +48,13 @@ def server_env(database_name: str, **overrides: str) -> dict[str, str]:
 @contextmanager
 def https_server(env: dict[str, str], log_path: Path) -> Iterator[str]:
     """The backend (uvicorn on loopback) behind the front server (nginx: TLS, HTTP/2, frames from the Orthanc
-    of ``env``), as `make run` serves them; yield the HTTPS base URL. Grants are remembered only when ``env``
-    asks (MEDCLOUD_READ_GRANT_SECONDS; medcloud.settings.test says 0)."""
+    of ``env``), as `make run` serves them; yield the HTTPS base URL. Read grants are remembered as in
+    production (MEDCLOUD_READ_GRANT_SECONDS, default 5 s)."""
     from medcloud.core import frontserver
 
     cert, key = tls_pair()
     with frontserver.serving(env, log_path, cert=cert, key=key, venv_bin=VENV_BIN,
-                             read_grant_seconds=env.get("MEDCLOUD_READ_GRANT_SECONDS", "0")) as (base_url, _proc):
+                             read_grant_seconds=env.get("MEDCLOUD_READ_GRANT_SECONDS")) as (base_url, _proc):
         yield base_url
 
 

@@ -9,12 +9,17 @@
 
 from __future__ import annotations
 
+import time
+
+from django.conf import settings
 from django.core.cache import cache
 from django.utils.translation import gettext_lazy as _
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework_simplejwt.authentication import JWTAuthentication
-from rest_framework_simplejwt.exceptions import InvalidToken
+from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
+from rest_framework_simplejwt.serializers import TokenRefreshSerializer
+from rest_framework_simplejwt.tokens import RefreshToken
 
 from . import selectors
 from .models import ApiToken
@@ -22,6 +27,7 @@ from .models import ApiToken
 API_TOKEN_PREFIX = "mct_"  # noqa: S105  (a prefix, not a secret)
 REVOKED_ACCESS_KEY = "auth:revoked-access:{jti}"
 ENROLMENT_CLAIM = "enrol_2fa"
+SESSION_START_CLAIM = "session_start"  # sign-in time (epoch seconds), kept by every rotated refresh token
 # What a token carrying ENROLMENT_CLAIM may reach: the 2FA enrolment itself, who am I, logout.
 ENROLMENT_PATHS = ("/api/auth/2fa/", "/api/auth/users/me/", "/api/auth/logout/")
 
@@ -89,3 +95,20 @@ class RevocableJWTAuthentication(JWTAuthentication):
 
 def is_api_token(auth: object) -> bool:
     return isinstance(auth, ApiToken)
+
+
+class SessionAgeRefreshSerializer(TokenRefreshSerializer):
+    """Refresh tokens rotate (each works once), so without a bound a browser session could be renewed forever.
+    The sign-in time (SESSION_START_CLAIM, set by services.tokens_for and carried by every rotation) caps a
+    session at MEDCLOUD_SESSION_MAX_SECONDS: after that the user signs in again (and passes 2FA again)."""
+
+    def validate(self, attrs):
+        try:
+            started = int(RefreshToken(attrs["refresh"]).get(SESSION_START_CLAIM, 0))  # type: ignore[arg-type]
+        except TokenError as exc:
+            raise InvalidToken(exc.args[0]) from exc
+        except (TypeError, ValueError):
+            started = 0
+        if time.time() - started > settings.MEDCLOUD_SESSION_MAX_SECONDS:
+            raise InvalidToken(_("This session is too old; sign in again."))
+        return super().validate(attrs)

@@ -29,6 +29,9 @@ class User(AbstractBaseUser, PermissionsMixin):
     role = models.CharField(max_length=32, choices=Role.choices, default=Role.RESEARCHER)
     clinical_role = models.CharField(max_length=32, choices=ClinicalRole.choices, blank=True)
     is_active = models.BooleanField(default=True)
+    # Set when an admin deactivates the account: djoser's public activation (resend_activation, activation)
+    # must not undo it; only an admin's reactivation clears it.
+    deactivated_at = models.DateTimeField(null=True, blank=True)
     is_staff = models.BooleanField(default=False)
     date_joined = models.DateTimeField(default=timezone.now)
     # Set when an admin approves the user's medical certificate; a health professional without it is

@@ -33,7 +33,7 @@ from medcloud.audit.services import record_event
 from medcloud.core.errors import ServiceError
 
 from . import selectors
-from .authentication import API_TOKEN_PREFIX, ENROLMENT_CLAIM, REVOKED_ACCESS_KEY
+from .authentication import API_TOKEN_PREFIX, ENROLMENT_CLAIM, REVOKED_ACCESS_KEY, SESSION_START_CLAIM
 from .models import (
     ApiToken,
     CertificateStatus,
@@ -105,6 +105,9 @@ def tokens_for(user: User) -> LoginResult:
     """An access and a refresh token. A user whose role requires 2FA but who has not enrolled gets tokens
     that reach only the enrolment endpoints (see authentication.RevocableJWTAuthentication)."""
     refresh = RefreshToken.for_user(user)
+    # The sign-in time travels with every rotated refresh token: a session ends MEDCLOUD_SESSION_MAX_SECONDS
+    # after sign-in however often it is refreshed (authentication.SessionAgeRefreshSerializer).
+    refresh[SESSION_START_CLAIM] = int(time.time())
     must_enrol = not user.two_factor_enabled and selectors.two_factor_required_for(user)
     if must_enrol:
         refresh[ENROLMENT_CLAIM] = True
@@ -203,6 +206,29 @@ def logout(*, user: User, refresh: str | None, access_token: Any, request: Any) 
         if remaining > 0:
             cache.set(REVOKED_ACCESS_KEY.format(jti=access_token["jti"]), 1, timeout=remaining + 5)
     record_event("auth.logout", actor=user, request=request, target_type="user", target_id=user.pk)
+
+
+def api_tokens_revoke_all(*, user: User) -> int:
+    """Revoke every personal API token of a user (after a password reset: whoever reset it may be recovering
+    a compromised account, and a script's token must not outlive that). A password *change* keeps them: the
+    user proved the old password, and scripts would break on every routine change (docs/security.md)."""
+    return ApiToken.objects.filter(user=user, revoked_at__isnull=True).update(revoked_at=timezone.now())
+
+
+def password_reset_completed(*, user: User, request: Any) -> None:
+    """After djoser set the new password from a reset link: sign out everywhere, revoke API tokens, audit."""
+    with transaction.atomic():
+        sessions_revoke_all(user=user)
+        revoked_tokens = api_tokens_revoke_all(user=user)
+        record_event("auth.password.reset", actor=user, request=request, target_type="user", target_id=user.pk,
+                     details={"api_tokens_revoked": revoked_tokens})
+    login_failures_reset(user.email)
+
+
+def activation_allowed(user: User | None) -> bool:
+    """djoser's public activation and its resend are for accounts that were never activated; an account an
+    admin deactivated stays deactivated until an admin reactivates it."""
+    return user is not None and user.deactivated_at is None
 
 
 def sessions_revoke_all(*, user: User) -> int:
@@ -544,7 +570,11 @@ def user_update_by_admin(*, user: User, actor: User, request: Any, role: str | N
     with transaction.atomic():
         for name, value in changes.items():
             setattr(user, name, value)
-        user.save(update_fields=list(changes))
+        fields = list(changes)
+        if "is_active" in changes:  # an admin's decision, which djoser's public activation cannot undo
+            user.deactivated_at = None if changes["is_active"] else timezone.now()
+            fields.append("deactivated_at")
+        user.save(update_fields=fields)
         if changes.get("is_active") is False:
             sessions_revoke_all(user=user)
         record_event("auth.user.update", actor=actor, request=request, target_type="user", target_id=user.pk,

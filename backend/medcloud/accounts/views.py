@@ -121,12 +121,26 @@ class UserViewSet(djoser_views.UserViewSet):
         user = serializer.user
         response = super().reset_password_confirm(request, *args, **kwargs)
         if response.status_code == status.HTTP_204_NO_CONTENT:
-            from medcloud.audit.services import record_event
-
-            services.sessions_revoke_all(user=user)
-            services.login_failures_reset(user.email)
-            record_event("auth.password.reset", actor=user, request=request, target_type="user", target_id=user.pk)
+            services.password_reset_completed(user=user, request=request)
         return response
+
+    @action(["post"], detail=False)
+    def activation(self, request: Request, *args, **kwargs) -> Response:
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        if not services.activation_allowed(serializer.user):
+            raise ServiceError("This account was deactivated by an administrator; ask an administrator to "
+                               "reactivate it.", code="account_deactivated", status_code=status.HTTP_403_FORBIDDEN)
+        return super().activation(request, *args, **kwargs)
+
+    @action(["post"], detail=False)
+    def resend_activation(self, request: Request, *args, **kwargs) -> Response:
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        if not services.activation_allowed(serializer.get_user(is_active=False)):
+            # the same answer as for an unknown address: nothing to enumerate, and no link is sent
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        return super().resend_activation(request, *args, **kwargs)
 
 
 # --- Sign-in, second factor, refresh, sign-out --------------------------------------------------------------

@@ -3,39 +3,30 @@
 A viewer fetches a study's frames in bursts of hundreds of small requests. Under ASGI, each synchronous
 middleware method (Django's MiddlewareMixin ones: security, sessions, CSRF, auth, messages, ...) is run in
 Django's single thread for sync code: a dozen thread hops per request, and all requests queued on one
-thread. The proxy needs only the session and the user from that stack (it authenticates and checks CSRF
-itself), so /dicom-web/ requests go through this handler, whose one middleware is natively async.
+thread. The proxy needs only the security headers from that stack (it authenticates bearer credentials itself and
+accepts no cookie), so /dicom-web/ requests go through this handler, whose one middleware is natively async.
 """
 
 from __future__ import annotations
 
-from functools import partial
-from importlib import import_module
-
 from asgiref.sync import markcoroutinefunction
 from django.conf import settings
-from django.contrib.auth.middleware import auser, get_user
 from django.core.handlers.asgi import ASGIHandler
 from django.core.handlers.exception import convert_exception_to_response
-from django.utils.functional import SimpleLazyObject
 
 
 class ProxyRequestMiddleware:
-    """What SessionMiddleware, AuthenticationMiddleware and SecurityMiddleware give the proxy, async."""
+    """What SecurityMiddleware gives the proxy, async. No session, no user from a cookie: the proxy accepts
+    bearer credentials only (pacs.auth)."""
 
     sync_capable = False
     async_capable = True
 
     def __init__(self, get_response):
         self.get_response = get_response
-        self.session_store = import_module(settings.SESSION_ENGINE).SessionStore
         markcoroutinefunction(self)
 
     async def __call__(self, request):
-        # The proxy never writes the session, so nothing has to be saved on the way out.
-        request.session = self.session_store(request.COOKIES.get(settings.SESSION_COOKIE_NAME))
-        request.user = SimpleLazyObject(lambda: get_user(request))
-        request.auser = partial(auser, request)
         response = await self.get_response(request)
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         if settings.SECURE_REFERRER_POLICY:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import ssl
 import time
 from dataclasses import dataclass
@@ -27,6 +28,15 @@ class OrthancError(Exception):
     def __init__(self, message: str, status_code: int | None = None) -> None:
         super().__init__(message)
         self.status_code = status_code
+
+
+def orthanc_id(*identifiers: str) -> str:
+    """Orthanc's public identifier of a resource, computed as Orthanc does: the SHA-1 of its DICOM identifiers
+    joined by "|" (patient: PatientID; study: + StudyInstanceUID; series: + SeriesInstanceUID; instance:
+    + SOPInstanceUID), in five groups of 8 hex digits. Comparing it with what Orthanc answered tells whether
+    Orthanc indexed exactly the identifiers MedCloud validated."""
+    digest = hashlib.sha1("|".join(identifiers).encode(), usedforsecurity=False).hexdigest()
+    return "-".join(digest[i:i + 8] for i in range(0, 40, 8))
 
 
 @dataclass(frozen=True)
@@ -118,6 +128,22 @@ class OrthancClient:
 
     def study(self, orthanc_id: str) -> dict[str, Any]:
         return dict(self._request("GET", f"/studies/{orthanc_id}").json())
+
+    def instance(self, orthanc_id: str) -> dict[str, Any] | None:
+        """An instance's summary (ParentSeries, MainDicomTags, ...), or None when Orthanc does not hold it."""
+        try:
+            return dict(self._request("GET", f"/instances/{orthanc_id}").json())
+        except OrthancError as exc:
+            if exc.status_code == 404:
+                return None
+            raise
+
+    def series(self, orthanc_id: str) -> dict[str, Any]:
+        return dict(self._request("GET", f"/series/{orthanc_id}").json())
+
+    def studies_expanded(self) -> list[dict[str, Any]]:
+        """Every study Orthanc holds, with its MainDicomTags and LastUpdate (the reconciliation's view)."""
+        return list(self._request("GET", "/studies", params={"expand": ""}).json())
 
     def delete(self, level: str, orthanc_id: str) -> None:
         if level not in {"patients", "studies", "series", "instances"}:

@@ -1,5 +1,6 @@
 """Who is calling the DICOMweb proxy: a short-lived viewer token scoped to one study, the API's own
-credentials (JWT, personal API tokens: the REST framework's authentication classes), or the browser session.
+credentials (JWT, personal API tokens: the REST framework's authentication classes). A cookie authenticates
+nothing here (no CSRF exposure, and no session that signed in by a weaker path can read studies).
 
 Viewer tokens ("mcv." + a signed, timestamped payload) are what the viewer gets in its URL (`?token=`); OHIF
 then sends them as `Authorization: Bearer`. They name one user and one StudyInstanceUID and expire after
@@ -24,7 +25,7 @@ VIEWER_SALT = "medcloud.pacs.viewer-token"
 @dataclass
 class Caller:
     user: Any
-    via: str  # "viewer_token", "api", "session"
+    via: str  # "viewer_token", "api"
     study_uid: str | None = None  # the one study a viewer token may read
 
 
@@ -66,7 +67,12 @@ def authenticate_sync(request: Any) -> Caller | None:
     from rest_framework.settings import api_settings
 
     bearer = _bearer(request)
-    query_token = request.GET.get("token")
+    query_tokens = request.GET.getlist("token")
+    # One credential per request: a second one (a repeated ?token=, or a ?token= beside an Authorization
+    # header) could make two layers (the front server's grant cache, this check) see different callers.
+    if len(query_tokens) > 1 or (query_tokens and request.META.get("HTTP_AUTHORIZATION")):
+        raise BadToken("Send one credential: an Authorization header or one viewer token in the URL.")
+    query_token = query_tokens[0] if query_tokens else None
     if query_token and not query_token.startswith(VIEWER_PREFIX):
         raise BadToken("Only viewer tokens may be passed in the URL.")
     viewer = bearer if bearer and bearer.startswith(VIEWER_PREFIX) else query_token

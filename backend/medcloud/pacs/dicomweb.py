@@ -1,7 +1,7 @@
 """The access-controlled DICOMweb proxy, mounted at /dicom-web/ (Orthanc's own DICOMweb root, so that the
 BulkDataURIs Orthanc writes into metadata point back at this proxy).
 
-Every request: authenticate (viewer token, API credentials or session), authorise per study through
+Every request: authenticate (viewer token or API credentials; never a cookie), authorise per study through
 `studies_visible_to` (the study UID is in the path, or a required StudyInstanceUID query parameter; a
 study-level search is narrowed to the visible studies and filtered again), then stream Orthanc's answer
 with an asynchronous client. Orthanc holds only pseudonymised headers: the original PHI is put back
@@ -34,8 +34,8 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import InterfaceError, OperationalError, connection
 from django.http import HttpRequest, HttpResponse, JsonResponse, QueryDict, StreamingHttpResponse
-from django.middleware.csrf import CsrfViewMiddleware
 from django.views.decorators.csrf import csrf_exempt
+from pydicom.datadict import tag_for_keyword
 
 from medcloud.accounts.permissions import may_access_patient_data
 from medcloud.audit.services import record_event
@@ -113,10 +113,6 @@ async def _db(fn: Any, *args: Any) -> Any:
     return await sync_to_async(call, thread_sensitive=False)()
 
 
-def _no_response(*args: Any) -> HttpResponse:
-    return HttpResponse()
-
-
 def _client() -> httpx.AsyncClient:
     loop = asyncio.get_running_loop()
     client = _clients.get(id(loop))
@@ -147,17 +143,59 @@ def _error(status: int, code: str, message: str, **headers: str) -> JsonResponse
     return response
 
 
+class BadQuery(ValueError):
+    """A query this proxy does not forward; the message says why (no PHI in it)."""
+
+
+QUERY_CONTROL_KEYS = {"includefield", "limit", "offset", "fuzzymatching"}
+STUDY_UID_TAG = "0020000D"
+SERIES_UID_TAG = "0020000E"
+TAG_RE = re.compile(r"^[0-9A-Fa-f]{8}$")
+
+
+def _attribute_tag(key: str) -> str | None:
+    """The hex tag a QIDO matching key names (a keyword or a tag; Orthanc treats both as one key), else None."""
+    if TAG_RE.match(key):
+        return key.upper()
+    tag = tag_for_keyword(key)
+    return f"{tag:08X}" if tag is not None else None
+
+
 def _upstream_params(request: HttpRequest) -> list[tuple[str, str]]:
+    """The query, as Orthanc will read it. Only keys this proxy understands are forwarded: the QIDO controls
+    and DICOM attributes (keyword or hex tag), each attribute once. Orthanc treats a keyword and its tag as
+    the same key and the last one wins, so ``StudyInstanceUID=<mine>&0020000D=`` would widen a search that
+    was authorised for one study: repeats and aliases are refused, not resolved. Comma-separated
+    ``includefield`` (what OHIF sends) becomes repeated parameters (DICOMweb 1.7 ignores the commas)."""
     params: list[tuple[str, str]] = []
+    seen: set[str] = set()
     for key, values in request.GET.lists():
         if key == "token":
             continue
-        for value in values:
-            if key.lower() == "includefield":
-                params.extend((key, part.strip()) for part in value.split(",") if part.strip())
-            else:
-                params.append((key, value))
+        lowered = key.lower()
+        if lowered in QUERY_CONTROL_KEYS:
+            if lowered != "includefield" and len(values) > 1:
+                raise BadQuery(f"the query parameter {key} is repeated")
+            for value in values:
+                if lowered == "includefield":
+                    params.extend(("includefield", part.strip()) for part in value.split(",") if part.strip())
+                else:
+                    params.append((lowered, value))
+            continue
+        tag = _attribute_tag(key)
+        if tag is None:
+            raise BadQuery(f"the query parameter {key[:64]} is neither a DICOM keyword nor a tag")
+        if tag in seen or len(values) > 1:
+            raise BadQuery(f"the attribute {tag} appears more than once in the query (keyword and tag count as one)")
+        seen.add(tag)
+        params.append((tag, values[0]))
     return params
+
+
+def _query_study_uid(params: list[tuple[str, str]]) -> str | None:
+    """The study a series- or instance-level search at the root names (once, as a valid UID), else None."""
+    values = [value for key, value in params if key == STUDY_UID_TAG]
+    return values[0] if len(values) == 1 and UID_RE.match(values[0]) else None
 
 
 def _parse_path(path: str) -> tuple[list[str], str | None]:
@@ -240,24 +278,13 @@ async def _authenticate(request: HttpRequest, study_uid: str | None = None,
         caller, phi = await _db(_authenticate_and_read, request, study_uid, carries_phi)
     except BadToken as exc:
         return _error(401, "not_authenticated", str(exc), WWW_Authenticate='Bearer realm="medcloud"'), None
-    if caller is None:
-        user = await request.auser()
-        if user is not None and user.is_authenticated:
-            caller = Caller(user=user, via="session")
-            if request.method not in ("GET", "HEAD", "OPTIONS"):
-                reason = CsrfViewMiddleware(_no_response).process_view(request, _no_response, (), {})
-                if reason is not None:
-                    return _error(403, "csrf_failed", "CSRF check failed for a session-authenticated request.")
-    if caller is None:
+    if caller is None:  # a cookie authenticates nothing here: the browser's viewer sends its viewer token
         return _error(401, "not_authenticated", "Authentication credentials were not provided.",
                       WWW_Authenticate='Bearer realm="medcloud"'), None
     if not may_access_patient_data(caller.user):
         return _error(403, "permission_denied", "Your account may not access patient data (a health "
                       "professional's certificate must be approved first)."), None
-    if phi is None and study_uid is not None and caller.via == "session":
-        phi = await _db(_audit_read, caller, request, study_uid, carries_phi)
-    if caller.via != "session":
-        _remember_grant(grant_key, caller, phi)
+    _remember_grant(grant_key, caller, phi)
     return caller, phi
 
 
@@ -267,9 +294,16 @@ async def dicomweb_proxy(request: HttpRequest, path: str) -> HttpResponse:
         segments, study_uid = _parse_path(path)
     except ValueError:
         segments, study_uid = [], None
-    if study_uid is None and segments[:1] in (["series"], ["instances"]) and request.method == "GET":
-        wanted = request.GET.get("StudyInstanceUID", "")
-        study_uid = wanted if UID_RE.match(wanted) else None
+    try:
+        params = _upstream_params(request)
+    except BadQuery as exc:
+        return _error(400, "bad_query", str(exc))
+    searching_root = study_uid is None and segments[:1] in (["series"], ["instances"])
+    if searching_root and request.method == "GET":
+        study_uid = _query_study_uid(params)
+    elif study_uid is not None and any(key == STUDY_UID_TAG for key, _ in params):
+        # the path names the study: a StudyInstanceUID in the query could only contradict it
+        return _error(400, "bad_query", "The study is named by the path; StudyInstanceUID may not be queried too.")
     reading = request.method in ("GET", "HEAD") and study_uid is not None
     carries_phi = not any(s in PIXEL_ONLY for s in segments)
     caller, phi = await _authenticate(request, study_uid if reading else None, carries_phi)
@@ -284,7 +318,6 @@ async def dicomweb_proxy(request: HttpRequest, path: str) -> HttpResponse:
     if request.method not in ("GET", "HEAD"):
         return _error(405, "method_not_allowed", f"Method {request.method} is not allowed here.")
 
-    params = _upstream_params(request)
     if study_uid is None:  # a search at the root: studies, or series/instances of one named study
         if segments[0] != "studies":
             return _error(400, "study_required", "Searching series or instances needs a StudyInstanceUID "
@@ -295,8 +328,10 @@ async def dicomweb_proxy(request: HttpRequest, path: str) -> HttpResponse:
         return _error(404, "not_found", "Not found.")
     study_phi, series_phi = phi
     is_qido = segments[-1] in QIDO_LEVELS and not (len(segments) >= 2 and segments[-2] == "instances")
-    return await _forward(request, "/dicom-web/" + "/".join(segments), params, study_phi, series_phi,
-                          qido=is_qido)
+    if is_qido:  # every result must belong to the authorised study: ask Orthanc to say which each one is in
+        params = [*params, ("includefield", STUDY_UID_TAG)]
+    url = "/dicom-web/" + "/".join(segments)
+    return await _forward(request, url, params, study_phi, series_phi, qido_study=study_uid if is_qido else None)
 
 
 def _pixel_study_uid(original_path: str) -> str | None:
@@ -312,9 +347,27 @@ def _pixel_study_uid(original_path: str) -> str | None:
     return study_uid
 
 
-def _grant_headers(study_uid: str) -> dict[str, str]:
+def _grant_headers(study_uid: str, grant_key: tuple[str, str, bool] | None) -> dict[str, str]:
+    """The headers of a 204 to the front server: the patient's pseudonym (ADR 0008), and how long nginx may
+    remember the answer (X-Accel-Expires, whole seconds): never beyond the backend's own grant, so that a
+    revoked share or token is refused at most PACS_READ_GRANT_SECONDS after the revocation, not twice that."""
     pseudonym = _orthanc_patients.get(study_uid)
-    return {ORTHANC_PATIENT_HEADER: pseudonym} if pseudonym else {}
+    headers = {ORTHANC_PATIENT_HEADER: pseudonym} if pseudonym else {}
+    entry = _read_grants.get(grant_key) if grant_key is not None else None
+    remaining = int(entry[0] - time.monotonic()) if entry is not None else 0
+    headers["X-Accel-Expires"] = str(max(0, remaining))
+    return headers
+
+
+def _served_study_uid(raw_uri: str, served_path: str) -> tuple[str | None, str]:
+    """(study UID, query) of the pixel request the front server asks about: the study of the path nginx will
+    serve (``X-Served-URI``, normalised), and only when the client sent exactly that path (``X-Original-URI``,
+    raw). A request whose raw path differs (``..``, ``%2e%2e``, ``%2f``, ``//``) is authorised for nothing: the
+    grant would be checked on one path and the pixels served from another."""
+    original = urlsplit(raw_uri)
+    if not served_path or original.path != served_path:
+        return None, original.query
+    return _pixel_study_uid(served_path), original.query
 
 
 def authz_remembered(scope: dict[str, Any]) -> dict[str, str] | None:
@@ -324,15 +377,19 @@ def authz_remembered(scope: dict[str, Any]) -> dict[str, str] | None:
     if scope.get("method") not in ("GET", "HEAD") or not _read_grants:
         return None
     headers = dict(scope.get("headers") or [])
-    original = urlsplit(headers.get(b"x-original-uri", b"").decode("latin-1"))
-    study_uid = _pixel_study_uid(original.path)
-    credential = headers.get(b"authorization", b"").decode("latin-1") or (
-        parse_qs(original.query).get("token") or [""])[-1]
+    study_uid, query = _served_study_uid(headers.get(b"x-original-uri", b"").decode("latin-1"),
+                                         headers.get(b"x-served-uri", b"").decode("latin-1"))
+    tokens = parse_qs(query).get("token") or []
+    header = headers.get(b"authorization", b"").decode("latin-1")
+    if len(tokens) > 1 or (header and tokens):
+        return None  # one credential per request: the full way refuses the rest
+    credential = header or (tokens or [""])[0]
     if study_uid is None or not credential or settings.PACS_READ_GRANT_SECONDS <= 0:
         return None
-    if _remembered_grant((hashlib.sha256(credential.encode()).hexdigest(), study_uid, False)) is None:
+    key = (hashlib.sha256(credential.encode()).hexdigest(), study_uid, False)
+    if _remembered_grant(key) is None:
         return None
-    return _grant_headers(study_uid)
+    return _grant_headers(study_uid, key)
 
 
 @csrf_exempt
@@ -345,16 +402,16 @@ async def dicomweb_authz(request: HttpRequest) -> HttpResponse:
     denied = HttpResponse(status=403)
     if request.method not in ("GET", "HEAD"):
         return denied
-    original = urlsplit(request.META.get("HTTP_X_ORIGINAL_URI", ""))
-    study_uid = _pixel_study_uid(original.path)
+    study_uid, query = _served_study_uid(request.META.get("HTTP_X_ORIGINAL_URI", ""),
+                                         request.META.get("HTTP_X_SERVED_URI", ""))
     if study_uid is None:
         return denied
-    request.GET = QueryDict(original.query)  # a viewer token may come as ?token=
+    request.GET = QueryDict(query)  # a viewer token may come as ?token=
     caller, phi = await _authenticate(request, study_uid, carries_phi=False)
     if isinstance(caller, HttpResponse) or phi is None:
         return denied
     granted = HttpResponse(status=204)
-    for name, value in _grant_headers(study_uid).items():
+    for name, value in _grant_headers(study_uid, _grant_key(request, study_uid, False)).items():
         granted[name] = value
     return granted
 
@@ -382,8 +439,8 @@ async def _qido_studies(request: HttpRequest, caller: Caller, params: list[tuple
     if visible is not None:
         if not visible:
             return HttpResponse(b"[]", content_type="application/dicom+json")
-        if not any(k == "StudyInstanceUID" for k, _ in params) and len(visible) <= UID_LIST_MAX:
-            params = [*params, ("StudyInstanceUID", "\\".join(visible))]
+        if not any(k == STUDY_UID_TAG for k, _ in params) and len(visible) <= UID_LIST_MAX:
+            params = [*params, (STUDY_UID_TAG, "\\".join(visible))]
     response = await _send(request, "/dicom-web/studies", params)
     if isinstance(response, HttpResponse):
         return response
@@ -414,7 +471,9 @@ def _first(obj: dict[str, Any], tag: str) -> Any:
 
 
 async def _forward(request: HttpRequest, url: str, params: list[tuple[str, str]], study_phi: dict[str, Any],
-                   series_phi: dict[str, dict[str, Any]], *, qido: bool) -> HttpResponse:
+                   series_phi: dict[str, dict[str, Any]], *, qido_study: str | None) -> HttpResponse:
+    """Orthanc's answer for one authorised study. ``qido_study``: a search's results, kept only when they
+    belong to that study (whatever the query said)."""
     response = await _send(request, url, params)
     if isinstance(response, HttpResponse):
         return response
@@ -426,12 +485,12 @@ async def _forward(request: HttpRequest, url: str, params: list[tuple[str, str]]
         return _error(status, "upstream_error", f"The image store answered {response.status_code}.")
     ctype = content_type.lower()
     if "json" in ctype:
-        if qido:
+        if qido_study is not None:
             try:
                 body = await response.aread()
             finally:
                 await response.aclose()
-            results = _loads(body) if body.strip() else []
+            results = [r for r in (_loads(body) if body.strip() else []) if _first(r, STUDY_UID_TAG) == qido_study]
             for item in results:
                 restore_json(item, study_phi, only_present=True)
                 restore_json(item, series_phi.get(_first(item, "0020000E") or "", {}), only_present=True)

@@ -94,3 +94,24 @@ class Series(models.Model):
 
     def __str__(self) -> str:
         return f"series {self.pk}"
+
+
+class PendingIngest(models.Model):
+    """A durable record of what one upload may add to Orthanc, written (and committed) before the first
+    instance is stored and deleted in the transaction that records the studies. A row that outlives its
+    upload (Orthanc down during the rollback, a killed backend) is replayed by the reconciliation
+    (services.orthanc_reconcile): nothing an upload stored is left behind once Orthanc is back. Orthanc's
+    instance identifiers are computed in advance (core.orthanc.orthanc_id): no PHI here."""
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    # Set when the upload failed and its own rollback could not finish: replayed at the next reconciliation.
+    failed_at = models.DateTimeField(null=True, blank=True)
+    orthanc_instance_ids = models.JSONField(default=list)
+    study_instance_uids = models.JSONField(default=list)
+    pid = models.IntegerField(default=0)  # the backend process of the upload (for the log)
+
+    class Meta:
+        ordering = ["created_at"]
+
+    def __str__(self) -> str:
+        return f"pending ingest {self.pk}"

@@ -15,17 +15,28 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.conf import settings
+from django.db import DatabaseError, IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
 from rest_framework import status
 
 from medcloud.audit.services import record_event
 from medcloud.core.errors import ServiceError, UpstreamUnavailable
-from medcloud.core.orthanc import OrthancClient, OrthancError, StoredInstance
+from medcloud.core.orthanc import OrthancClient, OrthancError, StoredInstance, orthanc_id
 from medcloud.crypto.blind_index import blind_index, token_prefix_indexes
 
 from .archive import ArchiveMemberError
-from .dicom import InvalidInstance, ParsedInstance, deidentify_file, describe, person_name_parts
-from .models import Patient, Series, Study, new_pseudonym
+from .dicom import (
+    SERIES_PHI_TAGS,
+    STUDY_PHI_TAGS,
+    InvalidInstance,
+    ParsedInstance,
+    deidentify_file,
+    describe,
+    person_name_parts,
+)
+from .models import Patient, PendingIngest, Series, Study, new_pseudonym
 from .parsing import parse_in_order
 from .selectors import MRN_PURPOSE, NAME_PURPOSE, patients_visible_to, studies_visible_to, studies_writable_by
 from .uploads import UploadBatch, UploadRejected
@@ -83,18 +94,32 @@ class IngestResult:
     new_instances: int
     created: bool = False
     stored: dict[str, StoredInstance] = field(default_factory=dict)
+    # (file name, reason) of the files left out as not DICOM (a README, a DICOMDIR): dicom.skip_reason
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.skipped:  # _parse_all hands them over with the instances (a dicom.ParsedFiles)
+            self.skipped = list(getattr(self.instances, "skipped", []))
 
 
 def _parse_all(batch: UploadBatch, expected_study_uid: str | None) -> list[ParsedInstance]:
+    from .dicom import ParsedFiles, skip_reason
+
     if not batch.files:
         raise UploadRejected("the upload holds no file", code="empty_upload")
-    parsed: list[ParsedInstance] = []
+    parsed = ParsedFiles()
     seen: set[str] = set()
+    # STOW-RS parts ("part N") were all sent as application/dicom: each claims to be DICOM, none is skipped
+    stow = all(item.name.startswith("part ") and item.name[5:].isdigit() for item in batch.files)
     # zip members are validated as they come out of the archive; large uploads on every core (parsing.py)
     files = ((item.source, item.name) for item in batch.ready_files())
     for name, instance in parse_in_order(files, len(batch.files)):
         if isinstance(instance, InvalidInstance):
-            raise UploadRejected(str(instance), file=name, code="invalid_dicom")
+            reason = None if stow else skip_reason(name, instance, len(batch.files))
+            if reason is None:
+                raise UploadRejected(str(instance), file=name, code="invalid_dicom")
+            parsed.skipped.append((name, reason))
+            continue
         if isinstance(instance, ArchiveMemberError):
             raise UploadRejected(instance.message, file=name, code=instance.code)
         if expected_study_uid and instance.study_uid != expected_study_uid:
@@ -104,6 +129,8 @@ def _parse_all(batch: UploadBatch, expected_study_uid: str | None) -> list[Parse
             continue  # the same instance twice in one upload: store it once
         seen.add(instance.sop_instance_uid)
         parsed.append(instance)
+    if not parsed:  # every file was skipped; their names may say who the patient is: none is listed
+        raise UploadRejected("no DICOM file was found in the upload", code="no_dicom")
     return parsed
 
 
@@ -181,6 +208,17 @@ class _Store:
         except Exception:
             self.failed.set()
             raise
+        expected = orthanc_id(pseudonym, item.study_uid, item.series_uid, item.sop_instance_uid)
+        if result.orthanc_id != expected:
+            # Orthanc indexed other identifiers than the ones MedCloud validated (a file that reads differently
+            # to DCMTK and pydicom): undo it, whatever Orthanc said, unless it was there before this upload.
+            self.failed.set()
+            with self.lock:
+                if result.orthanc_id not in self.pre_existing:
+                    self.added.append(result.orthanc_id)
+            raise UploadRejected("the image store read other identifiers from this file than MedCloud did "
+                                 "(ambiguous or repeated elements); nothing was stored", file=item.name,
+                                 code="ambiguous_dicom")
         with self.lock:
             self.results[item.sop_instance_uid] = result
             # "Success" is ours to undo; so is "AlreadyStored" after a failed attempt that in fact committed,
@@ -202,12 +240,149 @@ class _Store:
                 time.sleep(0.05 * 2**attempt)
         raise AssertionError("unreachable")
 
-    def rollback(self) -> None:
-        for orthanc_id in self.added:
+    def rollback(self) -> bool:
+        """Delete what this upload added; True when all of it is gone (else the journal keeps it)."""
+        complete = True
+        for added_id in self.added:
             try:
-                self.client.delete("instances", orthanc_id)
-            except OrthancError:
-                logger.exception("could not roll back Orthanc instance %s", orthanc_id)
+                self.client.delete("instances", added_id)
+            except OrthancError as exc:
+                if exc.status_code == 404:
+                    continue
+                complete = False
+                logger.warning("could not roll back Orthanc instance %s (%s): left to the reconciliation",
+                               added_id, exc)
+        return complete
+
+
+def _check_indexed_phi(client: OrthancClient, plan: StudyPlan, orthanc_study: str,
+                       orthanc_series: list[dict[str, Any]]) -> None:
+    """What Orthanc indexed for the study and its series must be what MedCloud sent: the pseudonym as the
+    patient, and none of the PHI attributes (emptied before storing). A difference means Orthanc read the
+    file otherwise than MedCloud did: the upload is refused and rolled back."""
+    study = client.study(orthanc_study)
+    patient_tags = study.get("PatientMainDicomTags", {})
+    problems = [k for k in ("PatientName", "PatientID") if str(patient_tags.get(k, "")).strip() != plan.pseudonym]
+    tags = {**patient_tags, **study.get("MainDicomTags", {})}
+    problems += [k for k in STUDY_PHI_TAGS.values() if k not in ("PatientName", "PatientID") and
+                 str(tags.get(k, "")).strip()]
+    for series in orthanc_series:
+        problems += [k for k in SERIES_PHI_TAGS.values() if str(series.get("MainDicomTags", {}).get(k, "")).strip()]
+    if problems:
+        raise UploadRejected("the image store indexed attributes that MedCloud had removed (ambiguous or repeated "
+                             "elements); nothing was stored", file=plan.items[0].name, code="ambiguous_dicom")
+
+
+# --- the ingest journal and the reconciliation of Orthanc against the database -----------------------------
+
+def _journal_open(plans: list[StudyPlan], pre_existing: set[str]) -> PendingIngest:
+    ids = [orthanc_id(plan.pseudonym, item.study_uid, item.series_uid, item.sop_instance_uid)
+           for plan in plans for item in plan.items]
+    return PendingIngest.objects.create(orthanc_instance_ids=[i for i in ids if i not in pre_existing],
+                                        study_instance_uids=[plan.study_uid for plan in plans], pid=os.getpid())
+
+
+def _journal_close(journal: PendingIngest, *, rolled_back: bool) -> None:
+    """After a failed upload: forget the journal when the rollback finished, else keep it for the replay."""
+    try:
+        if rolled_back:
+            journal.delete()
+        else:
+            PendingIngest.objects.filter(pk=journal.pk).update(failed_at=timezone.now())
+    except DatabaseError:
+        logger.warning("could not update ingest journal %s: the reconciliation will replay it", journal.pk)
+
+
+@dataclass
+class ReconcileReport:
+    replayed_journals: int = 0
+    removed_instances: int = 0
+    orphan_studies: list[str] = field(default_factory=list)  # Orthanc ids of studies no MedCloud study owns
+    removed_orphans: int = 0
+    errors: int = 0
+
+
+def orthanc_reconcile(*, stale_after_seconds: float | None = None, orphan_grace_seconds: float | None = None,
+                      remove_orphans: bool = True) -> ReconcileReport:
+    """Finish what failed uploads left in Orthanc, then report (and, after a grace period, remove) studies that
+    Orthanc holds and no MedCloud study owns. Runs at worker start and periodically (celery beat), and as
+    `manage.py reconcile_orthanc`. Safe to run at any time: an upload in flight is protected by its
+    journal's age (stale_after_seconds) and by the orphans' grace period."""
+    stale_after = settings.PACS_INGEST_STALE_SECONDS if stale_after_seconds is None else stale_after_seconds
+    grace = settings.PACS_ORPHAN_GRACE_SECONDS if orphan_grace_seconds is None else orphan_grace_seconds
+    report = ReconcileReport()
+    now = timezone.now()
+    due = PendingIngest.objects.filter(Q(failed_at__isnull=False) |
+                                       Q(created_at__lt=now - datetime.timedelta(seconds=stale_after)))
+    with OrthancClient() as client:
+        for journal in due:
+            if _replay_journal(client, journal, report):
+                journal.delete()
+                report.replayed_journals += 1
+        if remove_orphans:
+            _sweep_orphans(client, report, grace)
+    if report.removed_instances or report.orphan_studies or report.errors:
+        logger.warning("orthanc reconciliation: %s", report)
+        record_event("orthanc.reconcile", actor=None, target_type="study",
+                     details={"replayed_journals": report.replayed_journals,
+                              "removed_instances": report.removed_instances,
+                              "orphan_studies": len(report.orphan_studies),
+                              "removed_orphans": report.removed_orphans, "errors": report.errors})
+    return report
+
+
+def _replay_journal(client: OrthancClient, journal: PendingIngest, report: ReconcileReport) -> bool:
+    """Delete the journal's instances that no recorded study accounts for; True when done."""
+    recorded = {s.orthanc_id: s for s in Study.objects.filter(study_instance_uid__in=journal.study_instance_uids)}
+    for instance_id in journal.orthanc_instance_ids:
+        try:
+            info = client.instance(instance_id)
+            if info is None:
+                continue
+            study_id = client.series(info["ParentSeries"])["ParentStudy"]
+            study = recorded.get(study_id)
+            if study is not None and study.updated_at > journal.created_at:
+                continue  # a later upload recorded this study with its instances: they are owned now
+            if study is not None and len(client.study(study_id).get("Instances", [])) <= study.instance_count:
+                continue
+            client.delete("instances", instance_id)
+            report.removed_instances += 1
+        except OrthancError:
+            report.errors += 1
+            return False
+    return True
+
+
+def _sweep_orphans(client: OrthancClient, report: ReconcileReport, grace: float) -> None:
+    try:
+        studies = client.studies_expanded()
+    except OrthancError:
+        report.errors += 1
+        return
+    owned = set(Study.objects.exclude(orthanc_id="").values_list("orthanc_id", flat=True))
+    in_flight = set()
+    for journal in PendingIngest.objects.filter(failed_at__isnull=True):
+        in_flight.update(journal.study_instance_uids)
+    cutoff = timezone.now() - datetime.timedelta(seconds=grace)
+    for study in studies:
+        if study["ID"] in owned or study.get("MainDicomTags", {}).get("StudyInstanceUID") in in_flight:
+            continue
+        report.orphan_studies.append(study["ID"])
+        updated = _orthanc_time(study.get("LastUpdate", ""))
+        if updated is not None and updated > cutoff:
+            continue  # young: perhaps an upload that has not recorded its study yet
+        try:
+            client.delete("studies", study["ID"])
+            report.removed_orphans += 1
+        except OrthancError:
+            report.errors += 1
+
+
+def _orthanc_time(value: str) -> datetime.datetime | None:
+    try:  # Orthanc writes "20261202T161503" in UTC
+        return datetime.datetime.strptime(value, "%Y%m%dT%H%M%S").replace(tzinfo=datetime.UTC)
+    except ValueError:
+        return None
 
 
 def _patient_for(plan: StudyPlan, user: Any, created: dict[str, Patient]) -> Patient:
@@ -229,6 +404,7 @@ def _record_study(plan: StudyPlan, patient: Patient, user: Any, store: _Store, c
     head = plan.items[0]
     orthanc_study = store.results[head.sop_instance_uid].parent_study
     orthanc_series = client.study_series(orthanc_study)
+    _check_indexed_phi(client, plan, orthanc_study, orthanc_series)
     study = plan.existing or Study(study_instance_uid=plan.study_uid, owner=user, patient=patient,
                                    study_date=head.study_date, description=head.study_description,
                                    phi=head.study_phi)
@@ -269,12 +445,14 @@ def ingest(batch: UploadBatch, *, user: Any, request: Any = None, patient: Patie
         raise
     validated = time.perf_counter()
     pseudonym_of = {item.sop_instance_uid: plan.pseudonym for plan in plans for item in plan.items}
+    journal: PendingIngest | None = None
     with OrthancClient() as client:
         store = _Store(client)
         try:
             for plan in plans:
                 if plan.existing is not None:
                     store.pre_existing.update(client.instances_of_study(plan.study_uid))
+            journal = _journal_open(plans, store.pre_existing)
             if ORTHANC_WRITERS <= 1:  # one POST at a time, back to back, as the fastest direct client does
                 for item in parsed:
                     store.store(item, pseudonym_of[item.sop_instance_uid])
@@ -297,8 +475,11 @@ def ingest(batch: UploadBatch, *, user: Any, request: Any = None, patient: Patie
                 for new_patient in created_patients.values():
                     record_event("patient.create", actor=user, request=request, target_type="patient",
                                  target_id=new_patient.pk, details={"source": "dicom_header"})
+                journal.delete()  # with the studies: either both are committed or neither
         except BaseException as exc:
-            store.rollback()
+            rolled_back = store.rollback()
+            if journal is not None:
+                _journal_close(journal, rolled_back=rolled_back)
             if isinstance(exc, IntegrityError):
                 err = UploadRejected("another upload of the same study is in progress; try again",
                                      code="conflict", status_code=status.HTTP_409_CONFLICT)

@@ -114,10 +114,16 @@ class UploadInput(serializers.Serializer):
                                                  "from the DICOM header)")
 
 
+class SkippedFileOutput(serializers.Serializer):
+    file = serializers.CharField()
+    reason = serializers.CharField()
+
+
 class UploadOutput(serializers.Serializer):
     studies = StudyOutput(many=True)
     instances = serializers.IntegerField()
     new_instances = serializers.IntegerField()
+    skipped = SkippedFileOutput(many=True, help_text="files left out as not DICOM (a README, a DICOMDIR)")
 
 
 class ShareOutput(serializers.ModelSerializer):
@@ -247,7 +253,8 @@ class StudyUploadView(APIView):
         for study in result.studies:
             study.refresh_from_db()
         body = UploadOutput({"studies": result.studies, "instances": len(result.instances),
-                             "new_instances": result.new_instances}).data
+                             "new_instances": result.new_instances,
+                             "skipped": [{"file": name, "reason": reason} for name, reason in result.skipped]}).data
         return Response(body, status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK)
 
 

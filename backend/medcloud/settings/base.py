@@ -48,7 +48,6 @@ DEBUG = False
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -165,7 +164,10 @@ SIMPLE_JWT = {
     "BLACKLIST_AFTER_ROTATION": True,  # a refresh token works once; logout blacklists it
     "UPDATE_LAST_LOGIN": False,  # the accounts services record sign-ins in the audit log
     "AUTH_HEADER_TYPES": ("Bearer",),
+    "TOKEN_REFRESH_SERIALIZER": "medcloud.accounts.authentication.SessionAgeRefreshSerializer",
 }
+# However often it is refreshed, a browser session ends this long after sign-in (default 12 hours).
+MEDCLOUD_SESSION_MAX_SECONDS = int(env("MEDCLOUD_SESSION_MAX_SECONDS", str(12 * 3600)))
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "MedCloud API",
@@ -204,6 +206,15 @@ PACS_ZIP_MAX_TOTAL_BYTES = int(env("MEDCLOUD_ZIP_MAX_TOTAL_BYTES", str(4 * 1024*
 PACS_VIEWER_TOKEN_SECONDS = int(env("MEDCLOUD_VIEWER_TOKEN_SECONDS", "3600"))
 # How long one process may reuse a granted DICOMweb read for the same credential and study (see dicomweb.py).
 PACS_READ_GRANT_SECONDS = float(env("MEDCLOUD_READ_GRANT_SECONDS", "5"))
+# Reconciliation of Orthanc against the database (pacs.services.orthanc_reconcile): an upload's journal older
+# than this is replayed (its process died), studies no MedCloud study owns are removed once this old, and how
+# often the worker's beat runs it.
+PACS_INGEST_STALE_SECONDS = float(env("MEDCLOUD_INGEST_STALE_SECONDS", "3600"))
+PACS_ORPHAN_GRACE_SECONDS = float(env("MEDCLOUD_ORPHAN_GRACE_SECONDS", "86400"))
+PACS_RECONCILE_INTERVAL_SECONDS = float(env("MEDCLOUD_RECONCILE_INTERVAL_SECONDS", "600"))
+CELERY_BEAT_SCHEDULE = {
+    "reconcile-orthanc": {"task": "pacs.reconcile_orthanc", "schedule": PACS_RECONCILE_INTERVAL_SECONDS},
+}
 
 EMAIL_BACKEND = env("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "MedCloud <no-reply@medcloud.local>")

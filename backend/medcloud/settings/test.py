@@ -10,5 +10,5 @@ EMAIL_FILE_PATH = os.environ.get("MEDCLOUD_TEST_EMAIL_DIR", "")
 CELERY_TASK_ALWAYS_EAGER = False
 # Transactional tests truncate every table (data keys too) between tests: servers re-read the primary key.
 MEDCLOUD_KEYRING_REFRESH_SECONDS = 0
-# Most tests check that a revoked share is refused at once: no remembered grants unless a test asks for them.
-PACS_READ_GRANT_SECONDS = float(os.environ.get("MEDCLOUD_READ_GRANT_SECONDS", "0"))
+# Read grants are remembered exactly as in production (base.py, MEDCLOUD_READ_GRANT_SECONDS): a test that
+# checks a revocation waits out the grant window, as a user would.
