@@ -7,6 +7,7 @@ cd "$ROOT"
 python3 scripts/ensure_env.py >/dev/null
 . scripts/env.sh
 export DJANGO_SETTINGS_MODULE=medcloud.settings.test
+"$ROOT/.venv/bin/python" backend/manage.py collectstatic --noinput -v0  # (Swagger UI from the sidecar package)
 STARTED="$VAR/test-started-services"
 trap 'scripts/services.sh stop "$STARTED"' EXIT
 scripts/services.sh start --record "$STARTED"

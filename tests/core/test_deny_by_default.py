@@ -73,6 +73,8 @@ def test_every_other_route_refuses_anonymous_callers(live_https: str) -> None:
                 response = client.request(method, "/" + route)
                 if route in PUBLIC and response.status_code == 405:
                     continue
+                if route == "dicom-web-authz" and response.status_code == 404:
+                    continue  # nginx's alone: the front server does not route it from outside (test_front.py)
                 if response.status_code not in (401, 403, 405):
                     answered.append((method, route, response.status_code))
                 elif response.status_code == 401:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import secrets
+
 import httpx
 import pytest
 
@@ -9,10 +11,31 @@ from tests.conftest import LOG_DIR
 from tests.support.servers import free_port, https_server, server_env
 
 
+def _admin_bearer() -> dict[str, str]:
+    from rest_framework_simplejwt.tokens import AccessToken
+
+    from medcloud.accounts.models import User
+
+    admin = User.objects.create_superuser(f"health-{secrets.token_hex(4)}@example.test", secrets.token_hex(12))
+    admin.role = "admin"
+    admin.save()
+    return {"Authorization": f"Bearer {AccessToken.for_user(admin)}"}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_anonymous_callers_learn_up_or_down_and_nothing_else(live_https: str, live_worker: None) -> None:
+    """Security review, finding 9: versions and exception texts were shown to anyone."""
+    response = httpx.get(f"{live_https}/api/health/", verify=False, timeout=10)
+    assert response.status_code == 200
+    for component in response.json()["components"].values():
+        assert set(component) == {"healthy", "latency_ms"}
+    assert "orthanc" not in response.text.replace('"orthanc"', "") and "redis " not in response.text
+
+
 @pytest.mark.django_db(transaction=True)
 def test_every_component_healthy_over_http2(live_https: str, live_worker: None) -> None:
     with httpx.Client(http2=True, verify=False, timeout=10) as client:
-        response = client.get(f"{live_https}/api/health/")
+        response = client.get(f"{live_https}/api/health/", headers=_admin_bearer())
     assert response.http_version == "HTTP/2"
     assert response.status_code == 200, response.text
     body = response.json()
@@ -29,7 +52,9 @@ def test_orthanc_down_turns_health_red(test_database_name: str) -> None:
     # An Orthanc URL where nothing listens: what the backend sees when Orthanc is stopped.
     env = server_env(test_database_name, ORTHANC_URL=f"http://127.0.0.1:{free_port()}")
     with https_server(env, LOG_DIR / "web-orthanc-down.log") as base_url:
-        response = httpx.get(f"{base_url}/api/health/", verify=False, timeout=10)
+        anonymous = httpx.get(f"{base_url}/api/health/", verify=False, timeout=10)
+        response = httpx.get(f"{base_url}/api/health/", verify=False, timeout=10, headers=_admin_bearer())
+    assert anonymous.status_code == 503 and "detail" not in anonymous.json()["components"]["orthanc"]
     assert response.status_code == 503
     body = response.json()
     assert body["status"] == "degraded"
@@ -46,7 +71,7 @@ def test_no_worker_turns_health_red(test_database_name: str) -> None:
     empty_broker = settings.REDIS_URL.rsplit("/", 1)[0] + "/14"
     env = server_env(test_database_name, REDIS_URL=empty_broker)
     with https_server(env, LOG_DIR / "web-no-worker.log") as base_url:
-        response = httpx.get(f"{base_url}/api/health/", verify=False, timeout=10)
+        response = httpx.get(f"{base_url}/api/health/", verify=False, timeout=10, headers=_admin_bearer())
     assert response.status_code == 503
     assert response.json()["components"]["worker"]["healthy"] is False
     assert response.json()["components"]["worker"]["detail"].endswith("no Celery worker answered")

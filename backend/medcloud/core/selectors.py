@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -14,6 +15,7 @@ from django.db import connection
 
 from .orthanc import OrthancClient
 
+logger = logging.getLogger(__name__)
 WORKER_PING_TIMEOUT_S = 1.5
 
 
@@ -81,12 +83,19 @@ PROBES: dict[str, Callable[[], str]] = {
 }
 
 
-def platform_health() -> dict[str, Any]:
-    """Probe every component in parallel; the whole check takes as long as the slowest probe."""
+def platform_health(*, detailed: bool = False) -> dict[str, Any]:
+    """Probe every component in parallel; the whole check takes as long as the slowest probe. Versions, plugin
+    lists, worker names and error texts (``detail``) only when ``detailed`` (an admin asks): load balancers and
+    anonymous callers learn up or down and the latency, nothing that maps the stack for an attacker."""
     with ThreadPoolExecutor(max_workers=len(PROBES)) as pool:
         futures = {name: pool.submit(_timed, name, probe) for name, probe in PROBES.items()}
         components = [futures[name].result() for name in PROBES]
+    for component in components:
+        if not component.healthy:
+            logger.warning("health: %s is down: %s", component.name, component.detail)
+    hidden = set() if detailed else {"detail"}
     return {
         "status": "ok" if all(c.healthy for c in components) else "degraded",
-        "components": {c.name: {k: v for k, v in asdict(c).items() if k != "name"} for c in components},
+        "components": {c.name: {k: v for k, v in asdict(c).items() if k != "name" and k not in hidden}
+                       for c in components},
     }

@@ -14,9 +14,9 @@ from .selectors import platform_health
 
 
 class HealthView(APIView):
-    """Liveness of every component. Public on purpose (load balancers call it); it shows no user data."""
+    """Liveness of every component. Public on purpose (load balancers call it); it shows no user data, and the
+    components' details (versions, error texts) only to an admin."""
 
-    authentication_classes: list = []
     permission_classes = [AllowAny]
 
     @extend_schema(
@@ -27,10 +27,11 @@ class HealthView(APIView):
             503: inline_serializer("HealthDegraded", {"status": serializers.CharField(),
                                                       "components": serializers.DictField()}),
         },
-        summary="State of the database, Redis, Orthanc and the worker, with latencies",
+        summary="State of the database, Redis, Orthanc and the worker, with latencies (details: admins only)",
     )
     def get(self, request: Request) -> Response:
-        report = platform_health()
+        user = request.user
+        report = platform_health(detailed=bool(user is not None and user.is_authenticated and user.is_admin))
         return Response(report, status=200 if report["status"] == "ok" else 503)
 
 

@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework_simplejwt.token_blacklist",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "djoser",
     "social_django",
     "medcloud.core",
@@ -177,6 +178,12 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "ENUM_NAME_OVERRIDES": {"UserRoleEnum": "medcloud.accounts.models.Role"},
+    # /api/docs/ loads Swagger UI from this server (drf-spectacular-sidecar, pinned by pyproject.toml), never
+    # from a public CDN: no unpinned third-party script runs with a user's session on this origin, and the
+    # page works on a hospital network without internet.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 CELERY_BROKER_URL = REDIS_URL

@@ -1,4 +1,4 @@
-export type ComponentHealth = { healthy: boolean; latency_ms: number; detail: string };
+export type ComponentHealth = { healthy: boolean; latency_ms: number; detail?: string };  // detail: admins only
 export type Health = { status: "ok" | "degraded"; components: Record<string, ComponentHealth> };
 
 /** One line per component, for the status panel of the start page. */
