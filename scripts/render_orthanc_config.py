@@ -12,7 +12,7 @@ import os
 import sys
 from pathlib import Path
 from string import Template
-from urllib.parse import unquote, urlparse
+from urllib.parse import urlparse
 
 ROOT = Path(__file__).resolve().parent.parent
 PLUGIN_NAMES = ("libOrthancDicomWeb.so", "libOrthancPostgreSQLIndex.so", "libOrthancPython.so")
@@ -20,14 +20,19 @@ PLUGIN_DIRS = ("/usr/share/orthanc/plugins", "/usr/local/share/orthanc/plugins",
 
 
 def database_settings() -> dict[str, str]:
+    # Server and database name from the backend's URL; the credentials are Orthanc's own role (ORTHANC_DB_USER,
+    # ORTHANC_DB_PASSWORD), which owns only Orthanc's database: never the backend's (database owner's) ones.
     url = urlparse(os.environ["MEDCLOUD_EFFECTIVE_DATABASE_URL"])
     django_db = url.path.lstrip("/") or "medcloud"
+    password = os.environ.get("ORTHANC_DB_PASSWORD", "")
+    if not password:
+        sys.exit("ORTHANC_DB_PASSWORD is empty: run scripts/ensure_env.py")
     return {
         "ORTHANC_PG_HOST": url.hostname or "127.0.0.1",
         "ORTHANC_PG_PORT": str(url.port or 5432),
         "ORTHANC_PG_DATABASE": os.environ.get("ORTHANC_DATABASE_NAME") or f"{django_db}_orthanc",
-        "ORTHANC_PG_USER": unquote(url.username or "postgres"),
-        "ORTHANC_PG_PASSWORD": unquote(url.password or ""),
+        "ORTHANC_PG_USER": os.environ.get("ORTHANC_DB_USER") or "orthanc",
+        "ORTHANC_PG_PASSWORD": password,
     }
 
 

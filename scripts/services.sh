@@ -21,6 +21,9 @@ ORTHANC_DIR="$VAR/orthanc"
 ORTHANC_PID="$ORTHANC_DIR/orthanc.pid"
 REDIS_DIR="$VAR/redis"
 RECORD=""
+# Orthanc's database and role (write_pg_hba, ensure_databases).
+export ORTHANC_PG_DATABASE=${ORTHANC_DATABASE_NAME:-$(python3 -c "import os; from urllib.parse import urlparse; print((urlparse(os.environ['MEDCLOUD_EFFECTIVE_DATABASE_URL']).path.lstrip('/') or 'medcloud') + '_orthanc')")}
+export ORTHANC_DB_USER=${ORTHANC_DB_USER:-orthanc}
 
 log() { printf '[services] %s\n' "$*" >&2; }
 
@@ -53,7 +56,8 @@ start_postgres() {
     log "PostgreSQL: initialising $PG_DATA"
     as_pg_user "$PG_BIN/initdb" -D "$PG_DATA" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null
   fi
-  if pg_running; then return; fi
+  write_pg_hba
+  if pg_running; then as_pg_user "$PG_BIN/pg_ctl" -D "$PG_DATA" reload >/dev/null; return; fi
   refuse_busy_port PostgreSQL "$MEDCLOUD_PG_PORT" MEDCLOUD_PG_PORT
   log "PostgreSQL: starting on 127.0.0.1:$MEDCLOUD_PG_PORT"
   as_pg_user "$PG_BIN/pg_ctl" -D "$PG_DATA" -l "$PG_HOME/postgres.log" -w -t 60 start \
@@ -61,24 +65,87 @@ start_postgres() {
   record postgres
 }
 
+write_pg_hba() {
+  # Rewritten on every start (an older cluster was initialised with trust for every role): the superuser that
+  # the backend, the tests and these scripts use keeps trust on this machine (the cluster listens on loopback
+  # only); Orthanc's role needs its password and reaches its own database only; any other role, a password.
+  local hba="$PG_DATA/pg_hba.conf"
+  as_pg_user tee "$hba.new" >/dev/null <<HBA
+# Written by scripts/services.sh on every start: edit the script, not this file.
+host    $ORTHANC_PG_DATABASE    $ORTHANC_DB_USER    127.0.0.1/32    scram-sha-256
+host    $ORTHANC_PG_DATABASE    $ORTHANC_DB_USER    ::1/128         scram-sha-256
+local   all                     $ORTHANC_DB_USER                    reject
+host    all                     $ORTHANC_DB_USER    all             reject
+local   all                     postgres                            trust
+host    all                     postgres            127.0.0.1/32    trust
+host    all                     postgres            ::1/128         trust
+local   all                     all                                 scram-sha-256
+host    all                     all                 127.0.0.1/32    scram-sha-256
+host    all                     all                 ::1/128         scram-sha-256
+HBA
+  as_pg_user mv "$hba.new" "$hba"
+}
+
 ensure_databases() {
-  # Creates the backend's and Orthanc's databases when they are missing.
+  # The backend's database, and Orthanc's: owned by a role of its own (ORTHANC_DB_USER, ORTHANC_DB_PASSWORD)
+  # that cannot connect to the backend's database. SQL goes through stdin: no password on a command line.
   python3 - <<'PY'
-import os, subprocess
+import os, re, subprocess, sys
 from urllib.parse import urlparse
 url = urlparse(os.environ["MEDCLOUD_EFFECTIVE_DATABASE_URL"])
 main_db = url.path.lstrip("/") or "medcloud"
-orthanc_db = os.environ.get("ORTHANC_DATABASE_NAME") or f"{main_db}_orthanc"
+orthanc_db = os.environ["ORTHANC_PG_DATABASE"]
+role, password = os.environ["ORTHANC_DB_USER"], os.environ.get("ORTHANC_DB_PASSWORD", "")
+if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", role):
+    sys.exit(f"[services] ORTHANC_DB_USER={role!r}: use lower-case letters, digits and _")
+if not password:
+    sys.exit("[services] ORTHANC_DB_PASSWORD is empty: run python3 scripts/ensure_env.py")
 admin = url._replace(path="/postgres").geturl()
-for name in (main_db, orthanc_db):
-    exists = subprocess.run(["psql", admin, "-tAc", f"SELECT 1 FROM pg_database WHERE datname = '{name}'"],
-                            check=True, capture_output=True, text=True).stdout.strip()
-    if exists != "1":
-        subprocess.run(["psql", admin, "-qc", f'CREATE DATABASE "{name}"'], check=True)
-        print(f"[services] PostgreSQL: created database {name}")
+def literal(value):
+    return "'" + value.replace("'", "''") + "'"
+def psql(target, sql, **kw):
+    return subprocess.run(["psql", target, "-v", "ON_ERROR_STOP=1", "-qtA"], input=sql, check=True, text=True,
+                          capture_output=True, **kw).stdout.strip()
+try:
+    for name in (main_db, orthanc_db):
+        if psql(admin, f"SELECT 1 FROM pg_database WHERE datname = {literal(name)}") != "1":
+            psql(admin, f'CREATE DATABASE "{name}"')
+            print(f"[services] PostgreSQL: created database {name}", file=sys.stderr)
+    psql(admin, f"""
+DO $$ BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = {literal(role)}) THEN CREATE ROLE "{role}" LOGIN; END IF;
+END $$;
+ALTER ROLE "{role}" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD {literal(password)};
+ALTER DATABASE "{orthanc_db}" OWNER TO "{role}";
+REVOKE ALL ON DATABASE "{orthanc_db}" FROM PUBLIC;
+GRANT CONNECT, TEMPORARY ON DATABASE "{main_db}" TO CURRENT_USER;
+REVOKE CONNECT, TEMPORARY ON DATABASE "{main_db}" FROM PUBLIC;
+""")
+    # An index that an older version created as the superuser: hand its objects to Orthanc's role (the
+    # extension that Orthanc installed stays the superuser's).
+    psql(url._replace(path=f"/{orthanc_db}").geturl(), f"""
+DO $$ DECLARE r record; BEGIN
+  FOR r IN SELECT c.oid::regclass AS name, c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+           WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p', 'S', 'v', 'm')
+             AND c.relowner <> {literal(role)}::regrole
+             AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid
+                             AND d.deptype IN ('e', 'a', 'i')) LOOP
+    EXECUTE format('ALTER %s %s OWNER TO "{role}"', CASE r.relkind WHEN 'S' THEN 'SEQUENCE' WHEN 'v' THEN 'VIEW'
+                   WHEN 'm' THEN 'MATERIALIZED VIEW' ELSE 'TABLE' END, r.name);
+  END LOOP;
+  FOR r IN SELECT p.oid::regprocedure AS name FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+           WHERE n.nspname = 'public' AND p.proowner <> {literal(role)}::regrole
+             AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid
+                             AND d.deptype = 'e') LOOP
+    EXECUTE format('ALTER ROUTINE %s OWNER TO "{role}"', r.name);
+  END LOOP;
+END $$;
+""")
+except subprocess.CalledProcessError as error:
+    sys.exit(f"[services] PostgreSQL: {error.stderr.strip()} (the role of DATABASE_URL must be allowed to create "
+             "roles and databases)")
 PY
 }
-
 
 start_redis() {
   [ "$MEDCLOUD_LOCAL_REDIS" = 1 ] || { log "Redis: using REDIS_URL"; return; }
