@@ -57,6 +57,9 @@ def main() -> None:
         "ORTHANC_DICOM_PORT": os.environ.get("ORTHANC_DICOM_PORT", "54242"),
         "ORTHANC_USERNAME": os.environ["ORTHANC_USERNAME"],
         "ORTHANC_PASSWORD": os.environ["ORTHANC_PASSWORD"],
+        # the front server's user: GET of frames and bulk data only (the plugin's request filter)
+        "ORTHANC_FRONT_USERNAME": os.environ.get("ORTHANC_FRONT_USERNAME") or "medcloud-front",
+        "ORTHANC_FRONT_PASSWORD": os.environ["ORTHANC_FRONT_PASSWORD"],
         "ORTHANC_PYTHON_SCRIPT": os.environ.get(
             "ORTHANC_PYTHON_SCRIPT", str(ROOT / "orthanc" / "plugins" / "medcloud_plugin.py")
         ),

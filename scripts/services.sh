@@ -161,11 +161,21 @@ start_redis() {
 }
 
 orthanc_ok() {
-  curl -sf -m 2 -u "$ORTHANC_USERNAME:$ORTHANC_PASSWORD" "$ORTHANC_URL/system" >/dev/null 2>&1
+  # credentials through curl's stdin (-K -), not its command line
+  curl -sf -m 2 -K - "$ORTHANC_URL/system" <<<"user = \"$ORTHANC_USERNAME:$ORTHANC_PASSWORD\"" >/dev/null 2>&1
+}
+
+front_user_known() {
+  # The front server's user is refused /system by the plugin (403) once the configuration registers it; 401
+  # means an Orthanc started with an older configuration (the backend's user only, the database owner's login).
+  [ "$(curl -s -o /dev/null -w '%{http_code}' -m 2 -K - "$ORTHANC_URL/system" <<<"user = \"${ORTHANC_FRONT_USERNAME:-medcloud-front}:${ORTHANC_FRONT_PASSWORD:-}\"")" != 401 ]
 }
 
 start_orthanc() {
-  if orthanc_ok; then return; fi
+  if orthanc_ok; then
+    if front_user_known; then return; fi
+    log "Orthanc: running with an older configuration, restarting it"; stop_one orthanc
+  fi
   command -v Orthanc >/dev/null || { log "Orthanc not installed (apt-get install orthanc)"; exit 1; }
   refuse_busy_port Orthanc "$(python3 -c "from urllib.parse import urlparse; import os; print(urlparse(os.environ['ORTHANC_URL']).port)")" ORTHANC_URL
   mkdir -p "$ORTHANC_DIR/config" "$ORTHANC_DIR/log" "$ORTHANC_STORAGE_DIR"

@@ -6,6 +6,8 @@ Loaded by Orthanc's Python plugin (Debian's orthanc-python 4.0, run by the syste
   `POST /medcloud/plugin/rekey`, which seals every attachment again under the current key (after a rotation);
 - exposes `GET /medcloud/frames/<patient>/<study>/<series>/<instance>/<frame>`: one frame of an instance stored
   uncompressed, as a WADO-RS frames response, read through Orthanc's own frame API (see `on_frame`);
+- refuses the front server's user (configuration `MedCloud.FrontUser`) everything but reading frames and bulk
+  data (see `on_incoming_request`): nginx holds that user's credentials, the backend's can write and delete;
 - replaces Orthanc's storage area with one that encrypts every attachment (the DICOM files, pixel data
   included, and Orthanc's JSON summaries) with AES-256-GCM before it touches the disk, and decrypts it on
   read. The format and key handling live in `medcloud_storage.py` (no dependency on `orthanc`, so that it
@@ -16,6 +18,8 @@ previous keys (ORTHANC_STORAGE_KEYS_PREVIOUS="id:base64,...") stay readable afte
 key Orthanc refuses to start: it never falls back to writing plaintext.
 """
 
+import base64
+import binascii
 import hashlib
 import json
 import os
@@ -28,9 +32,11 @@ from medcloud_storage import EncryptedStorage, keys_from_environment
 PLUGIN_VERSION = "4"
 
 
+_CONFIG = json.loads(orthanc.GetConfiguration())
+
+
 def _storage_directory():
-    config = json.loads(orthanc.GetConfiguration())
-    return config.get("StorageDirectory") or os.path.join(os.getcwd(), "OrthancStorage")
+    return _CONFIG.get("StorageDirectory") or os.path.join(os.getcwd(), "OrthancStorage")
 
 
 _primary_id, _keys = keys_from_environment(os.environ)
@@ -149,6 +155,44 @@ def _public_root(headers):
     return f"{proto}://{host}"
 
 
+# What the front server's user may ask for (GET, and HEAD, which Orthanc answers as a GET): the paths that nginx
+# sends to Orthanc after the backend's grant (frontend/nginx.conf.template), nothing else.
+FRONT_USER = (_CONFIG.get("MedCloud") or {}).get("FrontUser") or ""
+_UID = r"[0-9.]{1,64}"
+FRONT_PATHS = re.compile(
+    rf"^/dicom-web/studies/{_UID}/series/{_UID}/instances/{_UID}/(frames/[0-9,]{{1,256}}|bulk/[0-9A-Fa-f./]{{1,128}})$"
+    rf"|^/medcloud/frames/MC[0-9A-F]{{16}}/{_UID}/{_UID}/{_UID}/[0-9]{{1,6}}$")
+_GET_METHODS = ("GET", "HEAD", 1)  # the method arrives as a name or as orthanc.HttpMethod.GET (1)
+
+
+def basic_username(headers):
+    """The user name of an `Authorization: Basic` header ("" without one). Orthanc has checked the password
+    before it asks the filter; the filter only ever narrows what a request may do."""
+    value = next((v for k, v in headers.items() if k.lower() == "authorization"), "")
+    scheme, _, encoded = value.strip().partition(" ")
+    if scheme.lower() != "basic":
+        return ""
+    try:
+        return base64.b64decode(encoded.strip(), validate=True).decode("utf-8").split(":", 1)[0]
+    except (binascii.Error, UnicodeDecodeError):
+        return ""
+
+
+def front_user_may(method, uri):
+    method = getattr(method, "value", method)
+    return (method in _GET_METHODS or str(method).upper() in _GET_METHODS) and bool(FRONT_PATHS.match(uri)) \
+        and "/../" not in uri + "/"
+
+
+def on_incoming_request(uri, **request):
+    """Orthanc 1.10 has no per-user permissions: its users are all-powerful. The front server's user is held
+    to reading pixel data; every other user (the backend's) is left to Orthanc's own authentication."""
+    if not FRONT_USER or basic_username(request.get("headers") or {}) != FRONT_USER:
+        return True
+    return front_user_may(request.get("method"), uri)
+
+
+orthanc.RegisterIncomingHttpRequestFilter(on_incoming_request)
 orthanc.RegisterStorageArea(on_create, on_read, on_remove)
 orthanc.RegisterRestCallback("/medcloud/plugin", on_plugin_info)
 orthanc.RegisterRestCallback("/medcloud/plugin/rekey", on_rekey)

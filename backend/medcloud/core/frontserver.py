@@ -18,7 +18,7 @@ import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from string import Template
@@ -77,6 +77,8 @@ def render(run_dir: Path, *, listen: str, cert: str, key: str, backend: str, ort
            orthanc_user: str, orthanc_password: str, access_log: str = "off",
            read_grant_seconds: float = 5.0, raw_frames: bool = True) -> Path:
     """Write ``run_dir/nginx.conf`` (+ the server block beside it); return the main file.
+    ``orthanc_user``/``orthanc_password``: the front server's own Orthanc user (ORTHANC_FRONT_*), which may only
+    read frames and bulk data; never the backend's.
     ``read_grant_seconds``: how long a granted read of frames is remembered (0: never), as in the backend."""
     run_dir = Path(run_dir).resolve()
     (run_dir / "authz-cache").mkdir(parents=True, exist_ok=True)
@@ -107,6 +109,14 @@ def render(run_dir: Path, *, listen: str, cert: str, key: str, backend: str, ort
     return main
 
 
+def front_credentials(environ: Mapping[str, str]) -> tuple[str, str]:
+    """The front server's Orthanc user (may only GET frames and bulk data): ORTHANC_FRONT_USERNAME / _PASSWORD."""
+    password = environ.get("ORTHANC_FRONT_PASSWORD") or ""
+    if not password:
+        raise RuntimeError("ORTHANC_FRONT_PASSWORD is not set (python3 scripts/ensure_env.py writes it into .env)")
+    return environ.get("ORTHANC_FRONT_USERNAME") or "medcloud-front", password
+
+
 def raw_frames_enabled(value: str | None) -> bool:
     """A MEDCLOUD_RAW_FRAMES value: single frames through MedCloud's Orthanc frame route (ADR 0008) unless "0"."""
     return (value or "1").strip() != "0"
@@ -127,15 +137,16 @@ def _answers(port: int) -> bool:
 @contextmanager
 def running(run_dir: Path, *, port: int, cert: str, key: str, backend: str, log_path: Path | None = None,
             **orthanc: str) -> Iterator[subprocess.Popen]:
-    # orthanc_url / orthanc_user / orthanc_password / read_grant_seconds / raw_frames: default to this
-    # process's settings
+    # orthanc_url / read_grant_seconds / raw_frames: default to this process's settings; orthanc_user /
+    # orthanc_password: to the front server's Orthanc user of this process's environment (ORTHANC_FRONT_*)
     """nginx listening on 127.0.0.1:``port`` in front of ``backend`` until the block ends."""
     from django.conf import settings
 
+    user, password = front_credentials(os.environ)
     main = render(run_dir, listen=f"127.0.0.1:{port}", cert=cert, key=key, backend=backend,
                   orthanc_url=orthanc.get("orthanc_url") or settings.ORTHANC_URL,
-                  orthanc_user=orthanc.get("orthanc_user") or settings.ORTHANC_USERNAME,
-                  orthanc_password=orthanc.get("orthanc_password") or settings.ORTHANC_PASSWORD,
+                  orthanc_user=orthanc.get("orthanc_user") or user,
+                  orthanc_password=orthanc.get("orthanc_password") or password,
                   access_log=str(log_path) if log_path else "off",
                   read_grant_seconds=float(orthanc.get("read_grant_seconds") or settings.PACS_READ_GRANT_SECONDS),
                   raw_frames=raw_frames_enabled(orthanc.get("raw_frames") or os.environ.get("MEDCLOUD_RAW_FRAMES")))
@@ -217,9 +228,10 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--backend", required=True, help="host:port of the backend (uvicorn)")
     p.add_argument("--access-log", default="/dev/stdout")
     args = p.parse_args(argv)
+    user, password = front_credentials(os.environ)
     main_conf = render(args.run_dir, listen=args.listen, cert=args.cert, key=args.key, backend=args.backend,
-                       orthanc_url=os.environ["ORTHANC_URL"], orthanc_user=os.environ["ORTHANC_USERNAME"],
-                       orthanc_password=os.environ["ORTHANC_PASSWORD"], access_log=args.access_log,
+                       orthanc_url=os.environ["ORTHANC_URL"], orthanc_user=user,
+                       orthanc_password=password, access_log=args.access_log,
                        read_grant_seconds=float(os.environ.get("MEDCLOUD_READ_GRANT_SECONDS", "5")),
                        raw_frames=raw_frames_enabled(os.environ.get("MEDCLOUD_RAW_FRAMES")))
     argv_nginx = command(main_conf)
