@@ -18,6 +18,7 @@ GENERATED = {
     "ORTHANC_PASSWORD": lambda: secrets.token_urlsafe(24),
     "ORTHANC_FRONT_PASSWORD": lambda: secrets.token_urlsafe(24),
     "ORTHANC_DB_PASSWORD": lambda: secrets.token_urlsafe(24),
+    "REDIS_PASSWORD": lambda: secrets.token_urlsafe(24),
     "MEDCLOUD_KEK": lambda: base64.b64encode(secrets.token_bytes(32)).decode(),
     "MEDCLOUD_BLIND_INDEX_KEY": lambda: base64.b64encode(secrets.token_bytes(32)).decode(),
     "MEDCLOUD_DEMO_PASSWORD": lambda: secrets.token_urlsafe(12),

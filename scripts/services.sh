@@ -24,6 +24,8 @@ RECORD=""
 # Orthanc's database and role (write_pg_hba, ensure_databases).
 export ORTHANC_PG_DATABASE=${ORTHANC_DATABASE_NAME:-$(python3 -c "import os; from urllib.parse import urlparse; print((urlparse(os.environ['MEDCLOUD_EFFECTIVE_DATABASE_URL']).path.lstrip('/') or 'medcloud') + '_orthanc')")}
 export ORTHANC_DB_USER=${ORTHANC_DB_USER:-orthanc}
+# The local Redis's password, for redis-cli (never on its command line).
+if [ "$MEDCLOUD_LOCAL_REDIS" = 1 ]; then export REDISCLI_AUTH=${REDIS_PASSWORD:-}; fi
 
 log() { printf '[services] %s\n' "$*" >&2; }
 
@@ -147,16 +149,36 @@ except subprocess.CalledProcessError as error:
 PY
 }
 
+redis_answers() { redis-cli -p "$MEDCLOUD_REDIS_PORT" --no-auth-warning ping 2>/dev/null | grep -qx PONG; }
+
 start_redis() {
   [ "$MEDCLOUD_LOCAL_REDIS" = 1 ] || { log "Redis: using REDIS_URL"; return; }
-  if redis-cli -p "$MEDCLOUD_REDIS_PORT" ping >/dev/null 2>&1; then return; fi
+  if redis_answers; then
+    # One started by an older version, without a password: restart it with one (its append-only file stays).
+    if REDISCLI_AUTH="" redis_answers; then log "Redis: running without a password, restarting it"; stop_one redis
+      for _ in $(seq 50); do port_busy "$MEDCLOUD_REDIS_PORT" || break; sleep 0.1; done
+    else return 0; fi
+  fi
+  [ -n "${REDIS_PASSWORD:-}" ] || { log "REDIS_PASSWORD is empty: run python3 scripts/ensure_env.py"; exit 1; }
   mkdir -p "$REDIS_DIR"
   refuse_busy_port Redis "$MEDCLOUD_REDIS_PORT" MEDCLOUD_REDIS_PORT
   log "Redis: starting on 127.0.0.1:$MEDCLOUD_REDIS_PORT"
+  # The password goes in a private configuration file, not on the command line (ps shows that to everyone).
   # Celery's broker: keep an append-only log so that a restart loses no queued job.
-  redis-server --daemonize yes --bind 127.0.0.1 --port "$MEDCLOUD_REDIS_PORT" --dir "$REDIS_DIR" \
-    --appendonly yes --save "" --pidfile "$REDIS_DIR/redis.pid" --logfile "$REDIS_DIR/redis.log"
-  for _ in $(seq 50); do redis-cli -p "$MEDCLOUD_REDIS_PORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
+  (umask 077; cat > "$REDIS_DIR/redis.conf" <<CONF
+bind 127.0.0.1
+port $MEDCLOUD_REDIS_PORT
+requirepass $REDIS_PASSWORD
+daemonize yes
+dir $REDIS_DIR
+appendonly yes
+save ""
+pidfile $REDIS_DIR/redis.pid
+logfile $REDIS_DIR/redis.log
+CONF
+  )
+  redis-server "$REDIS_DIR/redis.conf"
+  for _ in $(seq 50); do redis_answers && break; sleep 0.1; done
   record redis
 }
 

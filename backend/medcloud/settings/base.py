@@ -104,12 +104,15 @@ DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DATABASES["default"]["OPTIONS"] = {"connect_timeout": 5}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-REDIS_URL = env("REDIS_URL", f"redis://127.0.0.1:{env('MEDCLOUD_REDIS_PORT', '56379')}/0")
+_REDIS_AUTH = f":{os.environ['REDIS_PASSWORD']}@" if os.environ.get("REDIS_PASSWORD") else ""
+REDIS_URL = env("REDIS_URL", f"redis://{_REDIS_AUTH}127.0.0.1:{env('MEDCLOUD_REDIS_PORT', '56379')}/0")
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
         "LOCATION": REDIS_URL,
-        "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
+        # JSON, not pickle: a value read from Redis must never be able to run code here (core/cache.py)
+        "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2,
+                    "serializer": "medcloud.core.cache.JSONSerializer"},
     }
 }
 
