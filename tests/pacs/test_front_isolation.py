@@ -1,5 +1,6 @@
-"""The front server holds only what it needs (security review, finding 7), over the real nginx and Orthanc: its own
-Orthanc user, which may read frames and bulk data and nothing else."""
+"""The front server holds only what it needs (security review, findings 6 and 7), over the real nginx and Orthanc:
+its own Orthanc user, which may read frames and bulk data and nothing else, and an access log without query
+strings or referers (patient names, record numbers and viewer tokens travel there)."""
 
 from __future__ import annotations
 
@@ -76,3 +77,25 @@ def test_the_front_servers_orthanc_user_reads_frames_and_nothing_else(client, ma
     assert front_basic in server_conf and backend_basic not in server_conf
     assert settings.ORTHANC_PASSWORD not in server_conf
 
+
+def test_the_access_log_holds_no_query_string_and_no_referer(client, make_user, series_factory):
+    owner = make_user("researcher")
+    series = series_factory(count=1)
+    series_uid, sop_uid, _ = _stored(client, owner, series)
+    minted = client.get("/api/pacs/studies/", headers=bearer(owner)).json()["results"][0]
+    token = client.post(f"/api/pacs/studies/{minted['id']}/viewer-token/", headers=bearer(owner)).json()["token"]
+    assert token.startswith("mcv.")
+    viewer_url = f"https://medcloud.test/viewer/?StudyInstanceUIDs={series.study_uid}&token={token}"
+
+    listed = client.get("/api/pacs/studies/", params={"q": "SECRETNAME", "patient_id": "MRN123"},
+                        headers={**bearer(owner), "Referer": viewer_url})
+    assert listed.status_code == 200
+    frame = f"/dicom-web/studies/{series.study_uid}/series/{series_uid}/instances/{sop_uid}/frames/1"
+    assert client.get(frame, params={"token": token}, headers={**ACCEPT, "Referer": viewer_url}).status_code == 200
+    assert client.get(f"/dicom-web/studies/{series.study_uid}/metadata", params={"token": token},
+                      headers={"Referer": viewer_url}).status_code == 200
+
+    log = (LOG_DIR / "web-front-access.log").read_text()
+    assert '"GET /api/pacs/studies/ HTTP/1.1" 200' in log and f'"GET {frame} HTTP/1.1" 200' in log
+    for secret in ("SECRETNAME", "MRN123", token, token.split(".", 1)[1], "token=", "StudyInstanceUIDs", "?"):
+        assert secret not in log, secret

@@ -43,6 +43,10 @@ events {{ worker_connections 1024; }}
 http {{
     include /etc/nginx/mime.types;
     default_type application/octet-stream;
+    # No query string (?q=<patient name>, ?patient_id=..., ?token=<viewer token>) and no Referer (the viewer's
+    # URL, token included): the path, the status and the timing are what operating the front server needs.
+    log_format medcloud '$remote_addr - [$time_local] "$request_method $uri $server_protocol" '
+                        '$status $body_bytes_sent $request_time';
     access_log {access_log};
     client_body_temp_path {run}/tmp/client;
     proxy_temp_path {run}/tmp/proxy;
@@ -104,7 +108,8 @@ def render(run_dir: Path, *, listen: str, cert: str, key: str, backend: str, ort
     server.write_text(Template(TEMPLATE.read_text()).safe_substitute(values))
     server.chmod(0o600)  # it holds Orthanc's credentials
     main = run_dir / "nginx.conf"
-    main.write_text(MAIN.format(run=run_dir, error_log=run_dir / "error.log", access_log=access_log,
+    main.write_text(MAIN.format(run=run_dir, error_log=run_dir / "error.log",
+                                access_log=access_log if access_log == "off" else f"{access_log} medcloud",
                                 server=server, js_module=js_module()))
     return main
 
