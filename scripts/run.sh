@@ -11,6 +11,14 @@ export DJANGO_SETTINGS_MODULE=${DJANGO_SETTINGS_MODULE:-medcloud.settings.local}
 PY="$ROOT/.venv/bin/python"
 STARTED="$VAR/run-started-services"
 mkdir -p "$VAR/log"
+# Mail (activation and password-reset links) goes to files in a private folder, never to the console log.
+if [ -z "${EMAIL_BACKEND:-}" ]; then
+  MAIL_DIR=${EMAIL_FILE_PATH:-$VAR/mail}
+  (umask 077; mkdir -p "$MAIL_DIR"); chmod 700 "$MAIL_DIR"
+  MAIL_NOTE="files in $MAIL_DIR/ (readable by you only)"
+else
+  MAIL_NOTE="EMAIL_BACKEND=$EMAIL_BACKEND"
+fi
 pids=()
 
 cleanup() {
@@ -59,6 +67,7 @@ cat <<MSG
   MedCloud is running:   https://localhost:$PORT/      (HTTP/2 over TLS, self-signed certificate)
   API docs:              https://localhost:$PORT/api/docs/
   Health:                curl --http2 -k https://localhost:$PORT/api/health/
+  Mail:                  $MAIL_NOTE
   Demo accounts (password: $MEDCLOUD_DEMO_PASSWORD):
 $("$PY" backend/manage.py seed_demo --list | sed 's/^/    /')
   Ctrl-C stops everything.

@@ -226,7 +226,10 @@ CELERY_BEAT_SCHEDULE = {
     "reconcile-orthanc": {"task": "pacs.reconcile_orthanc", "schedule": PACS_RECONCILE_INTERVAL_SECONDS},
 }
 
-EMAIL_BACKEND = env("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+# Local runs: mail lands in files in a private folder. The console backend printed activation and password-reset
+# links (credentials) into the logs. Production: SMTP (settings/production.py).
+EMAIL_BACKEND = env("EMAIL_BACKEND", "medcloud.core.mail.PrivateFileEmailBackend")
+EMAIL_FILE_PATH = env("EMAIL_FILE_PATH", str(REPO_ROOT / ".var" / "mail"))
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "MedCloud <no-reply@medcloud.local>")
 
 SESSION_COOKIE_HTTPONLY = True
