@@ -276,7 +276,7 @@ def test_orthanc_down_gives_503_and_stores_nothing(test_database_name, make_user
 
 def test_store_retries_orthanc_serialization_failures(tmp_path, mr_series_dir) -> None:
     """Orthanc's PostgreSQL index answers 500 when concurrent transactions fail to serialize: retried."""
-    from medcloud.core.orthanc import OrthancError, StoredInstance
+    from medcloud.core.orthanc import OrthancError, StoredInstance, orthanc_id
     from medcloud.pacs import services
     from medcloud.pacs.dicom import parse_instance
 
@@ -291,14 +291,16 @@ def test_store_retries_orthanc_serialization_failures(tmp_path, mr_series_dir) -
             if self.calls == 1:
                 raise OrthancError("Orthanc answered 500 to POST /instances", 500)
             assert b"MCTEST" in data  # what reaches Orthanc carries the pseudonym
-            return StoredInstance("abc", "study", "series", "patient", "AlreadyStored")
+            return StoredInstance(expected, "study", "series", "patient", "AlreadyStored")
 
+    # Orthanc's id of the instance it indexed: the same identifiers MedCloud validated (checked by the store)
+    expected = orthanc_id("MCTEST", item.study_uid, item.series_uid, item.sop_instance_uid)
     client = FlakyOrthanc()
     store = services._Store(client)  # type: ignore[arg-type]
     store.store(item, "MCTEST")
     assert client.calls == 2
-    assert store.added == ["abc"]  # the failed attempt had in fact committed: rolled back with the rest
-    store.pre_existing = {"abc"}
+    assert store.added == [expected]  # the failed attempt had in fact committed: rolled back with the rest
+    store.pre_existing = {expected}
     store.added.clear()
     client.calls = 0
     store.store(item, "MCTEST")

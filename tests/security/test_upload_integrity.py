@@ -149,12 +149,13 @@ class PrivateOrthanc:
     """An Orthanc of this test's own (own port, storage folder and index database), configured like the one
     `make run` starts (scripts/render_orthanc_config.py), so that it can be killed and restarted freely."""
 
-    def __init__(self, folder: Path, database_name: str) -> None:
+    def __init__(self, folder: Path, database_name: str, role: str, password: str) -> None:
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.folder = folder
         self.env = {**os.environ, "ORTHANC_URL": self.url, "ORTHANC_DICOM_PORT": str(_free_port()),
                     "ORTHANC_STORAGE_DIR": str(folder / "storage"), "ORTHANC_DATABASE_NAME": database_name,
+                    "ORTHANC_DB_USER": role, "ORTHANC_DB_PASSWORD": password,
                     "PYTHONPATH": str(REPO_ROOT / "orthanc" / "plugins")}
         self.config = folder / "orthanc.json"
         subprocess.run(["python3", str(REPO_ROOT / "scripts" / "render_orthanc_config.py"), str(self.config)],
@@ -200,13 +201,25 @@ class PrivateOrthanc:
                 self.kill()
 
 
-def _create_database(name: str) -> None:
+def _create_database(name: str) -> tuple[str, str]:
+    """A fresh index database owned by a role of its own, as scripts/services.sh gives Orthanc its database;
+    returns (role, password)."""
+    import secrets
+
     from django.conf import settings
 
     db = settings.DATABASES["default"]
     admin = f"postgresql://{db['USER']}:{db.get('PASSWORD') or ''}@{db['HOST']}:{db['PORT']}/postgres"
-    subprocess.run(["psql", admin, "-qc", f'DROP DATABASE IF EXISTS "{name}"'], check=True, capture_output=True)
-    subprocess.run(["psql", admin, "-qc", f'CREATE DATABASE "{name}"'], check=True, capture_output=True)
+    role, password = f"{name}_role", secrets.token_hex(16)
+
+    def sql(statement: str) -> None:
+        subprocess.run(["psql", admin, "-qc", statement], check=True, capture_output=True)
+
+    sql(f'DROP DATABASE IF EXISTS "{name}"')
+    sql(f'DROP ROLE IF EXISTS "{role}"')
+    sql(f"CREATE ROLE \"{role}\" LOGIN PASSWORD '{password}'")
+    sql(f'CREATE DATABASE "{name}" OWNER "{role}"')
+    return role, password
 
 
 def test_orthanc_killed_mid_upload_leaves_nothing_once_reconciled(make_user, series_factory, tmp_path,
@@ -217,8 +230,7 @@ def test_orthanc_killed_mid_upload_leaves_nothing_once_reconciled(make_user, ser
     from medcloud.pacs.models import PendingIngest, Study
 
     database = f"{test_database_name}_orthanc_kill"
-    _create_database(database)
-    orthanc = PrivateOrthanc(tmp_path / "orthanc", database)
+    orthanc = PrivateOrthanc(tmp_path / "orthanc", database, *_create_database(database))
     orthanc.start()
     owner = make_user("researcher")
     series = series_factory()  # all 192 slices

@@ -194,6 +194,8 @@ def serving(env: dict[str, str], log_path: Path, *, cert: str, key: str, venv_bi
     port, backend_port = _free_port(), _free_port()
     env = {**env, "DJANGO_BEHIND_PROXY": "true", "MEDCLOUD_NUM_PROXIES": "1"}
     log_path.parent.mkdir(parents=True, exist_ok=True)
+    # a fresh server, a fresh access log (nginx appends: lines of an earlier run would mix in)
+    (log_path.parent / f"{log_path.stem}-front-access.log").write_bytes(b"")
     grant = read_grant_seconds if read_grant_seconds is not None else env.get("MEDCLOUD_READ_GRANT_SECONDS")
     with log_path.open("wb") as log, running(
         log_path.parent / f"{log_path.stem}-front", port=port, cert=cert, key=key,
