@@ -52,3 +52,14 @@ def orthanc():
 
     with OrthancClient() as client:
         yield client
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "after_all: runs after every other test of the session (a final scan)")
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked ``after_all`` run last (after pytest-django's own reordering): they look at what the whole
+    suite left behind."""
+    items.sort(key=lambda item: item.get_closest_marker("after_all") is not None)

@@ -14,5 +14,8 @@ django_application = get_asgi_application()  # sets Django up: import the rest a
 
 from medcloud.core.lean_asgi import ProxyASGIHandler, answer_remembered_authz, route_by_path  # noqa: E402
 from medcloud.pacs.dicomweb import authz_remembered  # noqa: E402
+from medcloud.pacs.uploads import clean_stale_uploads  # noqa: E402
+
+clean_stale_uploads()  # what a crashed backend left in the upload folder (PHI until de-identified)
 
 application = answer_remembered_authz(route_by_path(django_application, ProxyASGIHandler()), authz_remembered)

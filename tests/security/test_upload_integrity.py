@@ -271,3 +271,25 @@ def test_orthanc_killed_mid_upload_leaves_nothing_once_reconciled(make_user, ser
         assert AuditEvent.objects.filter(action="orthanc.reconcile").exists()
     finally:
         orthanc.stop()
+
+
+def test_upload_files_left_by_a_crashed_backend_are_removed_at_start(tmp_path, test_database_name):
+    """Security review, finding 9: temporary upload files may outlive a crash. A batch folder of a process that
+    no longer exists and an old spooled form file are removed when a backend starts; a live one is kept."""
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    left = tmp_path / f"medcloud-upload-{dead.pid}-abc123"
+    (left / "files").mkdir(parents=True)
+    (left / "files" / "0001.dcm").write_bytes(b"DICM with PHI")
+    live = tmp_path / f"medcloud-upload-{os.getpid()}-def456"
+    live.mkdir()
+    spooled = tmp_path / "tmpq1w2e3.upload.dcm"
+    spooled.write_bytes(b"PHI")
+    os.utime(spooled, (time.time() - 7200, time.time() - 7200))
+    fresh = tmp_path / "tmpz9x8c7.upload.zip"
+    fresh.write_bytes(b"in flight")
+    env = server_env(test_database_name, MEDCLOUD_UPLOAD_TMP=str(tmp_path))
+    with https_server(env, LOG_DIR / "web-upload-cleanup.log"):
+        pass
+    assert not left.exists() and not spooled.exists()
+    assert live.exists() and fresh.exists()

@@ -36,6 +36,7 @@ SKIPPED_MEMBERS = re.compile(r"(^|/)(__MACOSX/|\.DS_Store$|Thumbs\.db$|DICOMDIR$
 RATIO_MIN_BYTES = 1024 * 1024  # small members may compress well: only larger ones are held to the ratio
 COPY_CHUNK = 1024 * 1024
 EXTRACT_THREADS = 2
+BATCH_PREFIX = "medcloud-upload-"
 
 
 class UploadRejected(ServiceError):
@@ -294,7 +295,8 @@ def check_member_path(filename: str, shown: str) -> None:
 
 @contextmanager
 def upload_batch() -> Iterator[UploadBatch]:
-    root = Path(tempfile.mkdtemp(prefix="medcloud-upload-", dir=settings.FILE_UPLOAD_TEMP_DIR))
+    # the process id in the name: a folder whose process is gone was left by a crash (clean_stale_uploads)
+    root = Path(tempfile.mkdtemp(prefix=f"{BATCH_PREFIX}{os.getpid()}-", dir=settings.FILE_UPLOAD_TEMP_DIR))
     batch = UploadBatch(root)
     try:
         yield batch
@@ -313,3 +315,42 @@ def check_declared_size(request: Any) -> None:
         raise UploadRejected(f"the request body ({length} bytes) is larger than the limit of "
                              f"{settings.PACS_UPLOAD_MAX_BYTES} bytes", code="too_large",
                              status_code=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def clean_stale_uploads(folder: str | Path | None = None, *, older_than_seconds: float = 3600) -> int:
+    """Remove what uploads left in the upload temporary folder when their process died (a crash, a kill -9):
+    batch folders whose process is gone, and Django's spooled form files (``*.upload*``) older than
+    ``older_than_seconds`` (a live upload's are younger). Run when a backend process starts. Returns how many
+    entries were removed. Upload files hold PHI until they are de-identified: none may outlive its request."""
+    import time
+
+    root = Path(folder or settings.FILE_UPLOAD_TEMP_DIR or tempfile.gettempdir())
+    removed = 0
+    cutoff = time.time() - older_than_seconds
+    try:
+        entries = list(root.iterdir())
+    except OSError:
+        return 0
+    for entry in entries:
+        try:
+            if entry.is_dir() and entry.name.startswith(BATCH_PREFIX):
+                pid = entry.name[len(BATCH_PREFIX):].split("-", 1)[0]
+                if pid.isdigit() and not _process_alive(int(pid)):
+                    shutil.rmtree(entry, ignore_errors=True)
+                    removed += 1
+            elif entry.is_file() and ".upload" in entry.name and entry.stat().st_mtime < cutoff:
+                entry.unlink(missing_ok=True)
+                removed += 1
+        except OSError:
+            continue
+    return removed
