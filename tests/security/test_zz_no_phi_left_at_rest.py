@@ -15,8 +15,8 @@ from tests.support.servers import REPO_ROOT
 
 pytestmark = [pytest.mark.services, pytest.mark.after_all]
 
-PHI = re.compile(rb"Qzx[0-9A-Fa-f][0-9a-f]{7}|QZX[0-9A-F]{8}|Vyw[0-9A-Fa-f][0-9a-f]{5}|VYW[0-9A-F]{6}|Drwho\^Referrer|DRWHO\^REFERRER"
-                 rb"|Saint Qwerty Hospital|SAINT QWERTY HOSPITAL")
+PHI = re.compile(rb"Qzx[0-9A-Fa-f][0-9a-f]{7}|QZX[0-9A-F]{8}|Vyw[0-9A-Fa-f][0-9a-f]{5}|VYW[0-9A-F]{6}"
+                 rb"|Drwho\^Referrer|DRWHO\^REFERRER|Saint Qwerty Hospital|SAINT QWERTY HOSPITAL")
 SKIPPED = ("test-logs/screenshots",)
 
 
