@@ -293,3 +293,42 @@ def test_upload_files_left_by_a_crashed_backend_are_removed_at_start(tmp_path, t
         pass
     assert not left.exists() and not spooled.exists()
     assert live.exists() and fresh.exists()
+
+
+def test_reconciliation_reports_then_removes_studies_no_medcloud_study_owns(make_user, series_factory, tmp_path,
+                                                                            test_database_name):
+    """Instances that no MedCloud study owns (stored behind the backend's back, or left by a crash whose
+    journal was lost) are reported, and removed once older than the grace period; owned studies are kept."""
+    from medcloud.pacs.dicom import deidentify_file, parse_instance
+
+    database = f"{test_database_name}_orthanc_orphans"
+    orthanc = PrivateOrthanc(tmp_path / "orthanc", database, *_create_database(database))
+    orthanc.start()
+    owner = make_user("researcher")
+    owned, orphan = series_factory(count=1), series_factory(count=1)
+    env = server_env(test_database_name, ORTHANC_URL=orthanc.url)
+    manage = [str(REPO_ROOT / ".venv" / "bin" / "python"), str(REPO_ROOT / "backend" / "manage.py"),
+              "reconcile_orthanc"]
+    try:
+        with https_server(env, LOG_DIR / "web-orphans.log") as base_url, \
+                httpx.Client(base_url=base_url, verify=False, timeout=60) as client:
+            assert upload(client, owner, [(p.name, p.read_bytes()) for p in owned.files]).status_code == 201
+        item = parse_instance(orphan.files[0], orphan.files[0].name)
+        with orthanc.client() as direct:
+            direct.store_instance(deidentify_file(item.source, "MCORPHAN0000000001", item.splice_plan))
+        assert orthanc.count_instances() == 2
+
+        reported = subprocess.run([*manage, "--report-only", "--orphan-grace", "0"], env=env, cwd=REPO_ROOT,
+                                  capture_output=True, text=True, timeout=120)
+        assert reported.returncode == 0 and "orphan studies: 1 (removed 0)" in reported.stdout, reported.stdout
+        kept = subprocess.run(manage, env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+        assert "orphan studies: 1 (removed 0)" in kept.stdout, kept.stdout  # younger than the default grace
+        assert orthanc.count_instances() == 2
+        removed = subprocess.run([*manage, "--orphan-grace", "0"], env=env, cwd=REPO_ROOT, capture_output=True,
+                                 text=True, timeout=120)
+        assert "orphan studies: 1 (removed 1)" in removed.stdout, removed.stdout
+        assert orthanc.count_instances() == 1  # the owned study stays
+        with orthanc.client() as direct:
+            assert direct.lookup(owned.study_uid) and not direct.lookup(orphan.study_uid)
+    finally:
+        orthanc.stop()

@@ -319,8 +319,7 @@ def orthanc_reconcile(*, stale_after_seconds: float | None = None, orphan_grace_
             if _replay_journal(client, journal, report):
                 journal.delete()
                 report.replayed_journals += 1
-        if remove_orphans:
-            _sweep_orphans(client, report, grace)
+        _sweep_orphans(client, report, grace, remove=remove_orphans)
     if report.removed_instances or report.orphan_studies or report.errors:
         logger.warning("orthanc reconciliation: %s", report)
         record_event("orthanc.reconcile", actor=None, target_type="study",
@@ -353,7 +352,7 @@ def _replay_journal(client: OrthancClient, journal: PendingIngest, report: Recon
     return True
 
 
-def _sweep_orphans(client: OrthancClient, report: ReconcileReport, grace: float) -> None:
+def _sweep_orphans(client: OrthancClient, report: ReconcileReport, grace: float, *, remove: bool) -> None:
     try:
         studies = client.studies_expanded()
     except OrthancError:
@@ -369,8 +368,8 @@ def _sweep_orphans(client: OrthancClient, report: ReconcileReport, grace: float)
             continue
         report.orphan_studies.append(study["ID"])
         updated = _orthanc_time(study.get("LastUpdate", ""))
-        if updated is not None and updated > cutoff:
-            continue  # young: perhaps an upload that has not recorded its study yet
+        if not remove or (updated is not None and updated > cutoff):
+            continue  # (young: perhaps an upload that has not recorded its study yet)
         try:
             client.delete("studies", study["ID"])
             report.removed_orphans += 1
