@@ -7,6 +7,7 @@ from typing import Any
 
 from medcloud.core.net import client_address
 
+from .actions import AuditAction
 from .models import AuditEvent, Outcome
 
 
@@ -16,9 +17,10 @@ def client_ip(request: Any) -> str | None:
     return client_address(request) or None
 
 
-def record_event(action: str, *, actor: Any = None, request: Any = None, target_type: str = "",
+def record_event(action: AuditAction | str, *, actor: Any = None, request: Any = None, target_type: str = "",
                  target_id: str | int = "", outcome: str = Outcome.SUCCESS,
                  details: dict[str, Any] | None = None) -> AuditEvent:
+    action = AuditAction(action)  # the vocabulary (actions.py): an unknown action is a programming error
     if actor is not None and not getattr(actor, "is_authenticated", False):
         actor = None
     return AuditEvent.objects.create(
