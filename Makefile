@@ -47,6 +47,7 @@ services-stop:
 
 lint: python-deps
 	.venv/bin/ruff check backend tests
+	python3 scripts/check_imports.py  # no import cycle; core and crypto import no domain app
 
 typecheck: python-deps
 	.venv/bin/mypy

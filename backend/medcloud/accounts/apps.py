@@ -14,6 +14,6 @@ class AccountsConfig(AppConfig):
 
 
 def _record_activation(sender, user, request, **kwargs) -> None:
-    from medcloud.audit.services import record_event
+    from .services import activation_recorded
 
-    record_event("auth.activate", actor=user, request=request, target_type="user", target_id=user.pk)
+    activation_recorded(user=user, request=request)

@@ -22,12 +22,9 @@ from rest_framework_simplejwt.serializers import TokenRefreshSerializer
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from . import selectors
+from .constants import API_TOKEN_PREFIX, ENROLMENT_CLAIM, REVOKED_ACCESS_KEY, SESSION_START_CLAIM
 from .models import ApiToken
 
-API_TOKEN_PREFIX = "mct_"  # noqa: S105  (a prefix, not a secret)
-REVOKED_ACCESS_KEY = "auth:revoked-access:{jti}"
-ENROLMENT_CLAIM = "enrol_2fa"
-SESSION_START_CLAIM = "session_start"  # sign-in time (epoch seconds), kept by every rotated refresh token
 # What a token carrying ENROLMENT_CLAIM may reach: the 2FA enrolment itself, who am I, logout.
 ENROLMENT_PATHS = ("/api/auth/2fa/", "/api/auth/users/me/", "/api/auth/logout/")
 

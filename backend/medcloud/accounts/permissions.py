@@ -10,6 +10,8 @@ from typing import Any
 
 from rest_framework.permissions import BasePermission
 
+from medcloud.core.permissions import IsAdmin  # noqa: F401  (re-exported: the apps' views import it from here)
+
 from .models import Role
 
 
@@ -21,13 +23,6 @@ def may_access_patient_data(user: Any) -> bool:
     if user.is_admin or user.role == Role.RESEARCHER:
         return True
     return user.role == Role.HEALTH_PROFESSIONAL and user.is_clinically_verified
-
-
-class IsAdmin(BasePermission):
-    message = "Only administrators may do this."
-
-    def has_permission(self, request, view) -> bool:
-        return bool(request.user and request.user.is_authenticated and request.user.is_admin)
 
 
 class IsResearcher(BasePermission):

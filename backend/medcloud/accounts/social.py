@@ -19,8 +19,6 @@ from social_core.backends.linkedin import LinkedinOAuth2 as _LinkedinOAuth2
 from social_core.backends.spotify import SpotifyOAuth2 as _SpotifyOAuth2
 from social_core.exceptions import AuthException
 
-from medcloud.audit.services import record_event
-
 from . import selectors, services
 
 UNVERIFIED = "did not confirm an e-mail address for this account: sign up with your e-mail address and a password."
@@ -110,8 +108,7 @@ def associate_by_verified_email(backend: Any, details: dict[str, Any], response:
         raise UnverifiedEmail(backend)
     existing = selectors.user_by_email(email)
     if existing is not None:
-        record_event("auth.social.link", actor=existing, target_type="user", target_id=existing.pk,
-                     details={"provider": backend.name})
+        services.social_account_linked(user=existing, provider=backend.name)
         return {"user": existing, "is_new": False}
     return None
 

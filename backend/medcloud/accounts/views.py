@@ -107,11 +107,7 @@ class UserViewSet(djoser_views.UserViewSet):
     def set_password(self, request: Request, *args, **kwargs) -> Response:
         response = super().set_password(request, *args, **kwargs)
         if response.status_code == status.HTTP_204_NO_CONTENT:
-            from medcloud.audit.services import record_event
-
-            services.sessions_revoke_all(user=request.user)
-            record_event("auth.password.change", actor=request.user, request=request, target_type="user",
-                         target_id=request.user.pk)
+            services.password_changed(user=request.user, request=request)
         return response
 
     @action(["post"], detail=False)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+# ruff: noqa: S105  (action names such as "auth.password.change" are not passwords)
+
 
 class AuditAction(StrEnum):
     # accounts: sign-up, sign-in, sessions

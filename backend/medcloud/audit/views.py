@@ -5,7 +5,7 @@ from rest_framework import serializers
 from rest_framework.generics import ListAPIView
 from rest_framework.permissions import IsAuthenticated
 
-from medcloud.accounts.permissions import IsAdmin
+from medcloud.core.permissions import IsAdmin
 
 from .models import AuditEvent
 from .selectors import audit_events

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
-from medcloud.audit.services import record_event
-from medcloud.core.orthanc import OrthancClient, OrthancError
+from medcloud.core.orthanc import OrthancError
+from medcloud.pacs.maintenance import orthanc_storage_rekey
 
 
 class Command(BaseCommand):
@@ -21,10 +21,8 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         try:
-            with OrthancClient() as client:
-                counts = client.rekey_storage()
+            counts = orthanc_storage_rekey()
         except OrthancError as exc:
             raise CommandError(f"Orthanc did not re-key its storage: {exc}") from exc
-        record_event("orthanc.storage_rekey", actor=None, target_type="orthanc", details=counts)
         self.stdout.write(f"{counts['attachments']} file(s) of {counts['instances']} instance(s) checked; "
                           f"{counts['rekeyed']} sealed again under storage key {counts['storage_key_id']}")
