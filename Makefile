@@ -7,12 +7,13 @@ DATA ?= ../shared/data/brain_mri_cheng ../shared/data/brain_mri_no_tumor
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
 export PYTHONPATH := $(CURDIR)/backend
 
-.PHONY: help run test install system-deps python-deps frontend services-start services-stop lint typecheck \
+.PHONY: help run test test-fast install system-deps python-deps frontend services-start services-stop lint typecheck \
         train evaluate benchmark-ai benchmark-pacs schema clean
 
 help:
 	@echo "make run       install what is missing, start the whole stack (https://localhost:8443)"
 	@echo "make test      install what is missing, run the Python and frontend tests"
+	@echo "make test-fast the unit and database-level tests only (no servers, no TensorFlow): seconds"
 	@echo "make train MODEL=ynet | make evaluate MODEL=ynet DATA=\"DIR [DIR ...]\" | make benchmark-ai"
 	@echo "make lint typecheck schema services-start services-stop clean"
 
@@ -21,6 +22,9 @@ run: install
 
 test: install
 	@scripts/test.sh
+
+test-fast: python-deps
+	@scripts/test.sh --fast
 
 install: system-deps python-deps frontend
 

@@ -242,6 +242,9 @@ case "$cmd" in
   start)
     if [ "${1:-}" = "--record" ]; then RECORD=$2; mkdir -p "$(dirname "$RECORD")"; : > "$RECORD"; fi
     start_postgres; ensure_databases; start_redis; start_orthanc;;
+  start-db)  # PostgreSQL alone (`make test-fast`)
+    if [ "${1:-}" = "--record" ]; then RECORD=$2; mkdir -p "$(dirname "$RECORD")"; : > "$RECORD"; fi
+    start_postgres; ensure_databases;;
   stop)
     if [ -n "${1:-}" ] && [ -f "$1" ]; then
       tac "$1" | while read -r s; do stop_one "$s"; done; rm -f "$1"
@@ -252,5 +255,5 @@ case "$cmd" in
     pg_running && echo "postgres: running (local)" || echo "postgres: local server not running (DATABASE_URL=$DATABASE_URL)"
     redis-cli -u "$REDIS_URL" ping >/dev/null 2>&1 && echo "redis: up" || echo "redis: down"
     orthanc_ok && echo "orthanc: up" || echo "orthanc: down";;
-  *) echo "usage: $0 start [--record FILE] | stop [FILE] | status" >&2; exit 2;;
+  *) echo "usage: $0 start|start-db [--record FILE] | stop [FILE] | status" >&2; exit 2;;
 esac

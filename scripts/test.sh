@@ -10,6 +10,13 @@ export DJANGO_SETTINGS_MODULE=medcloud.settings.test
 "$ROOT/.venv/bin/python" backend/manage.py collectstatic --noinput -v0  # (Swagger UI from the sidecar package)
 STARTED="$VAR/test-started-services"
 trap 'scripts/services.sh stop "$STARTED"' EXIT
+if [ "${1:-}" = "--fast" ]; then
+  # `make test-fast`: PostgreSQL only; no servers, no TensorFlow, no frontend (tests/conftest.py SERVER_FIXTURES)
+  shift
+  scripts/services.sh start-db --record "$STARTED"
+  "$ROOT/.venv/bin/pytest" -m "not services and not slow" --ignore=tests/ai -q "$@"
+  exit $?
+fi
 scripts/services.sh start --record "$STARTED"
 
 status=0

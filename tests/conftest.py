@@ -54,12 +54,30 @@ def orthanc():
         yield client
 
 
+# Fixtures that need the running servers (nginx + uvicorn, Orthanc, Redis, a Celery worker): a test that uses one
+# is marked `services`, whatever its module says. `make test-fast` runs the others (`-m "not services and not
+# slow"`): unit tests, and database-level tests of services and selectors on PostgreSQL alone.
+SERVER_FIXTURES = {"live_https", "live_worker", "orthanc", "auth_server", "client", "client_h2", "series_factory",
+                   "orthanc_cleanup", "attacker_and_victim"}
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "after_all: runs after every other test of the session (a final scan)")
 
 
-@pytest.hookimpl(trylast=True)
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Tests marked ``after_all`` run last (after pytest-django's own reordering): they look at what the whole
+    """Mark the tests that need servers (see SERVER_FIXTURES) and the TensorFlow ones (slow to import), before
+    `-m` selects (tryfirst)."""
+    for item in items:
+        if SERVER_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.services)
+        if "/tests/ai/" in str(item.path):
+            item.add_marker(pytest.mark.slow)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """The ``after_all`` tests run last (after pytest-django's own reordering): they look at what the whole
     suite left behind."""
-    items.sort(key=lambda item: item.get_closest_marker("after_all") is not None)
+    session.items.sort(key=lambda item: item.get_closest_marker("after_all") is not None)

@@ -19,6 +19,7 @@ import pyotp
 import pytest
 
 from tests.accounts.fake_oauth import FakeOAuthProvider
+from tests.factories import create_user
 from tests.support.servers import REPO_ROOT, https_server, server_env
 
 PASSWORD = "Correct-Horse-Battery-42"
@@ -127,11 +128,8 @@ def unique_ip() -> str:
 
 def make_user(email_address: str | None = None, *, role: str = "researcher", password: str = PASSWORD,
               **extra: Any):
-    from medcloud.accounts.models import User
-
-    if role == "admin":
-        return User.objects.create_superuser(email_address or unique_email("admin"), password, **extra)
-    return User.objects.create_user(email_address or unique_email(role), password, role=role, **extra)
+    """tests.factories.create_user with the accounts tests' shared password (they sign in with it)."""
+    return create_user(role, email=email_address or unique_email(role), password=password, **extra)
 
 
 def sign_in(client: httpx.Client, email_address: str, password: str = PASSWORD) -> dict[str, Any]:

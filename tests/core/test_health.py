@@ -2,24 +2,21 @@
 
 from __future__ import annotations
 
-import secrets
-
 import httpx
 import pytest
 
 from tests.conftest import LOG_DIR
 from tests.support.servers import free_port, https_server, server_env
 
+pytestmark = [pytest.mark.services]  # servers of their own, a Celery worker
+
 
 def _admin_bearer() -> dict[str, str]:
     from rest_framework_simplejwt.tokens import AccessToken
 
-    from medcloud.accounts.models import User
+    from tests.factories import create_user
 
-    admin = User.objects.create_superuser(f"health-{secrets.token_hex(4)}@example.test", secrets.token_hex(12))
-    admin.role = "admin"
-    admin.save()
-    return {"Authorization": f"Bearer {AccessToken.for_user(admin)}"}
+    return {"Authorization": f"Bearer {AccessToken.for_user(create_user('admin'))}"}
 
 
 @pytest.mark.django_db(transaction=True)

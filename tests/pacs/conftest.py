@@ -90,22 +90,11 @@ def bearer(user) -> dict[str, str]:
 
 @pytest.fixture
 def make_user(transactional_db):
-    from django.utils import timezone
-
-    from medcloud.accounts.models import User
+    """tests.factories.create_user, health professionals verified unless ``verified=False``."""
+    from tests.factories import create_user
 
     def make(role: str = "researcher", *, verified: bool = True, **extra):
-        email = f"{role}-{secrets.token_hex(4)}@example.test"
-        if role == "admin":
-            user = User.objects.create_superuser(email, "pw-" + secrets.token_hex(8))
-            user.role = "admin"
-            user.save()
-            return user
-        user = User.objects.create_user(email, "pw-" + secrets.token_hex(8), role=role, **extra)
-        if role == "health_professional" and verified:
-            user.clinical_verified_at = timezone.now()
-            user.save()
-        return user
+        return create_user(role, verified=verified, **extra)
 
     return make
 
