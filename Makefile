@@ -68,7 +68,7 @@ benchmark-ai: python-deps
 
 benchmark-pacs: python-deps
 	@python3 scripts/ensure_env.py && scripts/services.sh start >/dev/null
-	$(PY) -m medcloud.pacs.bench
+	$(PY) -m benchmarks.pacs $(ARGS)
 
 clean:
 	scripts/services.sh stop || true

@@ -214,7 +214,7 @@ FILE_UPLOAD_TEMP_DIR = env("MEDCLOUD_UPLOAD_TMP", "") or None
 PACS_ZIP_MAX_RATIO = int(env("MEDCLOUD_ZIP_MAX_RATIO", "50"))
 PACS_ZIP_MAX_TOTAL_BYTES = int(env("MEDCLOUD_ZIP_MAX_TOTAL_BYTES", str(4 * 1024**3)))
 PACS_VIEWER_TOKEN_SECONDS = int(env("MEDCLOUD_VIEWER_TOKEN_SECONDS", "3600"))
-# How long one process may reuse a granted DICOMweb read for the same credential and study (see dicomweb.py).
+# How long one process may reuse a granted DICOMweb read for the same credential and study (pacs/dicomweb/grants.py).
 PACS_READ_GRANT_SECONDS = float(env("MEDCLOUD_READ_GRANT_SECONDS", "5"))
 # Reconciliation of Orthanc against the database (pacs.services.orthanc_reconcile): an upload's journal older
 # than this is replayed (its process died), studies no MedCloud study owns are removed once this old, and how
