@@ -87,6 +87,17 @@ def patients_visible_to(user: Any) -> QuerySet[Patient]:
     return Patient.objects.filter(Q(created_by=user) | Exists(visible))
 
 
+def patient_list(user: Any, *, q: str = "", patient_id: str = "") -> QuerySet[Patient]:
+    """The patients the user may see, newest first; `q`: name words or their first letters; `patient_id`: the
+    medical record number, exactly."""
+    qs = patients_visible_to(user).order_by("-id")
+    if q.strip():
+        qs = qs.filter(name_filter(q))
+    if patient_id.strip():
+        qs = qs.filter(mrn_index=mrn_digest(patient_id))
+    return qs
+
+
 def name_filter(term: str, prefix: str = "") -> Q:
     """Every word of `term` must match a name token (exact, or a prefix of at least 2 characters)."""
     q = Q()
