@@ -46,7 +46,7 @@ services-stop:
 	@scripts/services.sh stop
 
 lint: python-deps
-	.venv/bin/ruff check backend tests
+	.venv/bin/ruff check backend tests benchmarks
 	python3 scripts/check_imports.py  # no import cycle; core and crypto import no domain app
 
 typecheck: python-deps
