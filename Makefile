@@ -50,7 +50,7 @@ services-stop:
 	@scripts/services.sh stop
 
 lint: python-deps
-	.venv/bin/ruff check backend tests
+	.venv/bin/ruff check backend tests benchmarks
 	python3 scripts/check_imports.py  # no import cycle; core and crypto import no domain app
 
 typecheck: python-deps
@@ -72,7 +72,7 @@ benchmark-ai: python-deps
 
 benchmark-pacs: python-deps
 	@python3 scripts/ensure_env.py && scripts/services.sh start >/dev/null
-	$(PY) -m medcloud.pacs.bench
+	$(PY) -m benchmarks.pacs $(ARGS)
 
 clean:
 	scripts/services.sh stop || true

@@ -37,7 +37,6 @@ from medcloud.pacs.dicom import (
     MEDIA_STORAGE_DIRECTORY,
     InvalidInstance,
     ParsedFiles,
-    _tile_end,
     collect_phi,
     deidentify_file,
     describe,
@@ -47,6 +46,7 @@ from medcloud.pacs.dicom import (
     restore_json,
     skip_reason,
 )
+from medcloud.pacs.dicom.element_order import _tile_end
 
 SYNTAXES = {
     "explicit-le": ExplicitVRLittleEndian,

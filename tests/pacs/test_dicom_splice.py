@@ -12,7 +12,8 @@ from pydicom.dataelem import DataElement
 from pydicom.filebase import DicomBytesIO
 from pydicom.filewriter import write_data_element
 
-from medcloud.pacs.dicom import SERIES_PHI_TAGS, STUDY_PHI_TAGS, _encode_simple, deidentify_file, parse_instance
+from medcloud.pacs.dicom import SERIES_PHI_TAGS, STUDY_PHI_TAGS, deidentify_file, parse_instance
+from medcloud.pacs.dicom.splice import _encode_simple
 
 
 def _pydicom_bytes(tag: int, vr: str, value, implicit: bool) -> bytes:

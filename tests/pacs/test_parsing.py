@@ -16,7 +16,7 @@ from medcloud.pacs.dicom import InvalidInstance, ParsedInstance
 from medcloud.pacs.uploads import upload_batch
 from tests.pacs.conftest import make_series
 
-pytestmark = pytest.mark.skipif(parsing.WORKERS < 2, reason="MEDCLOUD_PARSE_WORKERS turns the pool off")
+pytestmark = pytest.mark.skipif(parsing.workers() < 2, reason="MEDCLOUD_PARSE_WORKERS turns the pool off")
 
 
 @pytest.fixture(scope="module")
@@ -111,7 +111,7 @@ def test_workers_exit_when_the_server_that_started_them_dies(tmp_path):
     )
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True)
     pids = [int(p) for p in out.stdout.split()]
-    assert len(pids) == parsing.WORKERS
+    assert len(pids) == parsing.workers()
 
     def alive(pid: int) -> bool:
         try:

@@ -39,7 +39,7 @@ def _encoded(tag: int, vr: str, value: str) -> bytes:
 def _with_extra_element(data: bytes, tag: int, vr: str, value: str, *, after: int) -> bytes:
     """``data`` (explicit VR little endian) with one more top-level element inserted after the element
     ``after`` (a duplicate when ``tag == after``, an out-of-order element otherwise)."""
-    from medcloud.pacs.dicom import _top_level_offsets
+    from medcloud.pacs.dicom.splice import _top_level_offsets
 
     offsets = _top_level_offsets(data, False, 0x7FE00010)
     assert offsets is not None and after in offsets

@@ -46,15 +46,22 @@ def server_env(database_name: str, **overrides: str) -> dict[str, str]:
 
 
 @contextmanager
-def https_server(env: dict[str, str], log_path: Path) -> Iterator[str]:
+def serving_https(env: dict[str, str], log_path: Path) -> Iterator[tuple[str, subprocess.Popen]]:
     """The backend (uvicorn on loopback) behind the front server (nginx: TLS, HTTP/2, frames from the Orthanc
-    of ``env``), as `make run` serves them; yield the HTTPS base URL. Read grants are remembered as in
-    production (MEDCLOUD_READ_GRANT_SECONDS, default 5 s)."""
+    of ``env``), as `make run` serves them; yield (the HTTPS base URL, the backend process). Read grants are
+    remembered as in production (MEDCLOUD_READ_GRANT_SECONDS, default 5 s). The benchmarks use it too."""
     from medcloud.core import frontserver
 
     cert, key = tls_pair()
     with frontserver.serving(env, log_path, cert=cert, key=key, venv_bin=VENV_BIN,
-                             read_grant_seconds=env.get("MEDCLOUD_READ_GRANT_SECONDS")) as (base_url, _proc):
+                             read_grant_seconds=env.get("MEDCLOUD_READ_GRANT_SECONDS")) as served:
+        yield served
+
+
+@contextmanager
+def https_server(env: dict[str, str], log_path: Path) -> Iterator[str]:
+    """`serving_https`, yielding the HTTPS base URL only."""
+    with serving_https(env, log_path) as (base_url, _proc):
         yield base_url
 
 

@@ -8,7 +8,9 @@ is still the one named. No Django in the workers: they only run `dicom.parse_ins
 
 The pool is spawned (not forked: the web server has threads), in the background, the first time a large
 upload arrives, and kept for the life of the process. Until it is ready, and if it ever breaks, files are
-parsed in the calling thread: the pool is only ever a speed-up. MEDCLOUD_PARSE_WORKERS=0 turns it off.
+parsed in the calling thread: the pool is only ever a speed-up. Its size is settings.PACS_PARSE_WORKERS
+(MEDCLOUD_PARSE_WORKERS), read in the process that starts it: the workers never read settings; 0 or 1 turns
+it off.
 ADR 0007.
 """
 
@@ -24,12 +26,13 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
+from django.conf import settings
+
 from .archive import ArchiveMemberError
 from .dicom import DicomSource, InvalidInstance, ParsedInstance, parse_instance
 
 logger = logging.getLogger(__name__)
 
-WORKERS = int(os.environ.get("MEDCLOUD_PARSE_WORKERS", str(min(4, os.cpu_count() or 1))))
 MIN_FILES = 24  # below this, handing files over costs more than it saves
 CHUNK = 8  # files per hand-over: one round trip per chunk, not per file
 
@@ -40,6 +43,11 @@ _pool: ProcessPoolExecutor | None = None
 _started = False
 _pool_ready = threading.Event()
 _pool_lock = threading.Lock()
+
+
+def workers() -> int:
+    """How many parsing worker processes (settings.PACS_PARSE_WORKERS); below 2, none."""
+    return int(settings.PACS_PARSE_WORKERS)
 
 
 def parse_one(source: DicomSource, name: str) -> Outcome:
@@ -73,9 +81,10 @@ def _start_pool() -> None:
     global _pool
     pool = None
     try:
-        pool = ProcessPoolExecutor(max_workers=WORKERS, mp_context=multiprocessing.get_context("spawn"),
+        count = workers()
+        pool = ProcessPoolExecutor(max_workers=count, mp_context=multiprocessing.get_context("spawn"),
                                    initializer=_exit_with_parent, initargs=(os.getpid(),))
-        list(pool.map(_warm_up, range(WORKERS)))  # each worker has imported pydicom before it is used
+        list(pool.map(_warm_up, range(count)))  # each worker has imported pydicom before it is used
     except Exception:  # noqa: BLE001 - the pool is a speed-up only; parsing goes on in the calling thread
         logger.exception("could not start the parsing workers; parsing in the request's thread")
         if pool is not None:
@@ -88,7 +97,7 @@ def _start_pool() -> None:
 def _ready_pool() -> ProcessPoolExecutor | None:
     """The pool when it is ready; otherwise None, after starting it in the background (once)."""
     global _started
-    if WORKERS < 2:
+    if workers() < 2:
         return None
     if _pool_ready.is_set():
         return _pool
@@ -127,6 +136,7 @@ def parse_in_order(items: Iterable[tuple[DicomSource, str]], count: int) -> Iter
             yield name, parse_one(source, name)
         return
     pending: deque[tuple[list[tuple[DicomSource, str]], Future[list[Outcome]] | None]] = deque()
+    pool_size = workers()
 
     def submit(chunk: list[tuple[DicomSource, str]]) -> None:
         try:
@@ -157,7 +167,7 @@ def parse_in_order(items: Iterable[tuple[DicomSource, str]], count: int) -> Iter
             if len(chunk) == CHUNK:
                 submit(chunk)
                 chunk = []
-                yield from drain(until=2 * WORKERS)  # keep the workers busy, hand back what is done
+                yield from drain(until=2 * pool_size)  # keep the workers busy, hand back what is done
         if chunk:
             submit(chunk)
         yield from drain(until=0)

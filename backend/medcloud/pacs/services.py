@@ -21,12 +21,14 @@ from django.db.models import Q
 from django.utils import timezone
 from rest_framework import status
 
+from medcloud.audit.actions import AuditAction
 from medcloud.audit.services import record_event
 from medcloud.core.errors import ServiceError, UpstreamUnavailable
 from medcloud.core.orthanc import OrthancClient, OrthancError, StoredInstance, orthanc_id
 from medcloud.crypto.blind_index import blind_index, token_prefix_indexes
 
 from .archive import ArchiveMemberError
+from .auth import issue_viewer_token
 from .dicom import (
     SERIES_PHI_TAGS,
     STUDY_PHI_TAGS,
@@ -38,17 +40,32 @@ from .dicom import (
 )
 from .models import Patient, PendingIngest, Series, Study, new_pseudonym
 from .parsing import parse_in_order
-from .selectors import MRN_PURPOSE, NAME_PURPOSE, patients_visible_to, studies_visible_to, studies_writable_by
+from .selectors import (
+    MRN_PURPOSE,
+    NAME_PURPOSE,
+    check_study_manager,
+    patient_for_reader,
+    patients_visible_to,
+    studies_visible_to,
+    studies_writable_by,
+    study_access,
+    study_for_reader,
+)
 from .uploads import UploadBatch, UploadRejected
 
 logger = logging.getLogger(__name__)
-# Orthanc 1.10 with the PostgreSQL index stores one instance at a time (serializable transactions): parallel
-# POSTs do not go faster and sometimes fail to serialize (retried below). De-identifying an instance only
-# slices bytes (~0.1 ms), so by default the instances are POSTed one after the other from the request's own
-# thread, with no hand-over between threads. MEDCLOUD_ORTHANC_WRITERS > 1 POSTs that many at once, for an
-# Orthanc whose index takes concurrent writers. Measured in docs/benchmarks.md.
-ORTHANC_WRITERS = int(os.environ.get("MEDCLOUD_ORTHANC_WRITERS", "1"))
 STORE_ATTEMPTS = 4
+
+
+def orthanc_writers() -> int:
+    """How many instances are POSTed to Orthanc at once (settings.PACS_ORTHANC_WRITERS, at least one).
+
+    Orthanc 1.10 with the PostgreSQL index stores one instance at a time (serializable transactions): parallel
+    POSTs do not go faster and sometimes fail to serialize (retried below). De-identifying an instance only
+    slices bytes (~0.1 ms), so by default the instances are POSTed one after the other from the request's own
+    thread, with no hand-over between threads. More than one POSTs that many at once, for an Orthanc whose
+    index takes concurrent writers. Measured in docs/benchmarks.md."""
+    return max(1, settings.PACS_ORTHANC_WRITERS)
 
 
 # --- patients ------------------------------------------------------------------------------------------------
@@ -71,7 +88,8 @@ def patient_create(*, user: Any, request: Any = None, first_name: str = "", last
     with transaction.atomic():
         patient.save()
         if audit:
-            record_event("patient.create", actor=user, request=request, target_type="patient", target_id=patient.pk)
+            record_event(AuditAction.PATIENT_CREATE, actor=user, request=request, target_type="patient",
+                         target_id=patient.pk)
     return patient
 
 
@@ -189,7 +207,7 @@ class _Store:
         self.failed = threading.Event()
         self.lock = threading.Lock()
         self.pre_existing: set[str] = set()  # Orthanc ids of the instances of studies that already existed
-        self.writers = threading.BoundedSemaphore(max(1, ORTHANC_WRITERS))
+        self.writers = threading.BoundedSemaphore(orthanc_writers())
 
     def store(self, item: ParsedInstance, pseudonym: str) -> None:
         if self.failed.is_set():
@@ -322,7 +340,7 @@ def orthanc_reconcile(*, stale_after_seconds: float | None = None, orphan_grace_
         _sweep_orphans(client, report, grace, remove=remove_orphans)
     if report.removed_instances or report.orphan_studies or report.errors:
         logger.warning("orthanc reconciliation: %s", report)
-        record_event("orthanc.reconcile", actor=None, target_type="study",
+        record_event(AuditAction.ORTHANC_RECONCILE, actor=None, target_type="study",
                      details={"replayed_journals": report.replayed_journals,
                               "removed_instances": report.removed_instances,
                               "orphan_studies": len(report.orphan_studies),
@@ -452,11 +470,12 @@ def ingest(batch: UploadBatch, *, user: Any, request: Any = None, patient: Patie
                 if plan.existing is not None:
                     store.pre_existing.update(client.instances_of_study(plan.study_uid))
             journal = _journal_open(plans, store.pre_existing)
-            if ORTHANC_WRITERS <= 1:  # one POST at a time, back to back, as the fastest direct client does
+            writers = orthanc_writers()
+            if writers == 1:  # one POST at a time, back to back, as the fastest direct client does
                 for item in parsed:
                     store.store(item, pseudonym_of[item.sop_instance_uid])
             else:
-                with ThreadPoolExecutor(max_workers=ORTHANC_WRITERS, thread_name_prefix="orthanc-store") as pool:
+                with ThreadPoolExecutor(max_workers=writers, thread_name_prefix="orthanc-store") as pool:
                     futures = [pool.submit(store.store, item, pseudonym_of[item.sop_instance_uid]) for item in parsed]
                 for future in futures:
                     future.result()  # re-raises the first failure
@@ -468,11 +487,11 @@ def ingest(batch: UploadBatch, *, user: Any, request: Any = None, patient: Patie
                     study = _record_study(plan, _patient_for(plan, user, created_patients), user, store, client)
                     studies.append(study)
                     added = sum(1 for i in plan.items if store.results[i.sop_instance_uid].status == "Success")
-                    record_event("study.upload", actor=user, request=request, target_type="study",
+                    record_event(AuditAction.STUDY_UPLOAD, actor=user, request=request, target_type="study",
                                  target_id=study.pk, details={"source": source, "instances": len(plan.items),
                                                               "series": study.series_count, "new_instances": added})
                 for new_patient in created_patients.values():
-                    record_event("patient.create", actor=user, request=request, target_type="patient",
+                    record_event(AuditAction.PATIENT_CREATE, actor=user, request=request, target_type="patient",
                                  target_id=new_patient.pk, details={"source": "dicom_header"})
                 journal.delete()  # with the studies: either both are committed or neither
         except BaseException as exc:
@@ -499,7 +518,7 @@ def ingest(batch: UploadBatch, *, user: Any, request: Any = None, patient: Patie
 
 def _record_failure(user: Any, request: Any, source: str, exc: ServiceError) -> None:
     codes = exc.get_codes()
-    record_event("study.upload", actor=user, request=request, target_type="study", outcome="failure",
+    record_event(AuditAction.STUDY_UPLOAD, actor=user, request=request, target_type="study", outcome="failure",
                  details={"source": source, "code": codes if isinstance(codes, str) else "error",
                           "status": exc.status_code})
 
@@ -507,9 +526,7 @@ def _record_failure(user: Any, request: Any, source: str, exc: ServiceError) -> 
 # --- deletion ------------------------------------------------------------------------------------------------
 
 def study_delete(study: Study, *, user: Any, request: Any = None) -> None:
-    if not (user.is_admin or study.owner_id == user.pk):
-        raise ServiceError("Only the study's owner or an administrator may delete it.", code="permission_denied",
-                           status_code=status.HTTP_403_FORBIDDEN)
+    check_study_manager(user, study, message="Only the study's owner or an administrator may delete it.")
     with OrthancClient() as client:
         try:
             if study.orthanc_id:
@@ -518,5 +535,52 @@ def study_delete(study: Study, *, user: Any, request: Any = None) -> None:
             if exc.status_code != 404:
                 raise UpstreamUnavailable("The image store (Orthanc) is unavailable; the study was kept.") from exc
     with transaction.atomic():
-        record_event("study.delete", actor=user, request=request, target_type="study", target_id=study.pk)
+        record_event(AuditAction.STUDY_DELETE, actor=user, request=request, target_type="study", target_id=study.pk)
         study.delete()
+
+
+# --- audited reads: every read of patient data leaves an audit row (the views never write one themselves) ----
+
+def patient_list_audit(*, user: Any, request: Any = None, results: int) -> None:
+    """A page of the patient list was shown (`results` patients on it)."""
+    record_event(AuditAction.PATIENT_LIST, actor=user, request=request, target_type="patient",
+                 details={"results": results})
+
+
+def patient_view(*, user: Any, patient_id: int, request: Any = None) -> Patient:
+    """One patient the user may see (else 404), its reading recorded."""
+    patient = patient_for_reader(user, patient_id)
+    record_event(AuditAction.PATIENT_VIEW, actor=user, request=request, target_type="patient", target_id=patient.pk)
+    return patient
+
+
+def study_list_audit(*, user: Any, request: Any = None, results: int, page: str) -> None:
+    """A page (`page`, as asked) of the study list was shown (`results` studies on it)."""
+    record_event(AuditAction.STUDY_LIST, actor=user, request=request, target_type="study",
+                 details={"results": results, "page": page})
+
+
+def study_view(*, user: Any, study_id: int, request: Any = None) -> tuple[Study, str | None]:
+    """One study the user may read (else 404) and the user's access to it, its reading recorded."""
+    study = study_for_reader(user, study_id)
+    record_event(AuditAction.STUDY_VIEW, actor=user, request=request, target_type="study", target_id=study.pk)
+    return study, study_access(user, study)
+
+
+@dataclass
+class ViewerToken:
+    token: str
+    expires_at: datetime.datetime
+    study_instance_uid: str
+    viewer_url: str
+
+
+def viewer_token_create(*, user: Any, study_id: int, request: Any = None) -> ViewerToken:
+    """A short-lived token with which the viewer reads this one study (the user must read it, else 404)."""
+    study = study_for_reader(user, study_id)
+    token = issue_viewer_token(user, study.study_instance_uid)
+    record_event(AuditAction.STUDY_VIEWER_TOKEN, actor=user, request=request, target_type="study",
+                 target_id=study.pk)
+    expires = timezone.now() + datetime.timedelta(seconds=settings.PACS_VIEWER_TOKEN_SECONDS)
+    return ViewerToken(token=token, expires_at=expires, study_instance_uid=study.study_instance_uid,
+                       viewer_url=f"/viewer/viewer?StudyInstanceUIDs={study.study_instance_uid}&token={token}")

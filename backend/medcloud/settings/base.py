@@ -214,7 +214,12 @@ FILE_UPLOAD_TEMP_DIR = env("MEDCLOUD_UPLOAD_TMP", "") or None
 PACS_ZIP_MAX_RATIO = int(env("MEDCLOUD_ZIP_MAX_RATIO", "50"))
 PACS_ZIP_MAX_TOTAL_BYTES = int(env("MEDCLOUD_ZIP_MAX_TOTAL_BYTES", str(4 * 1024**3)))
 PACS_VIEWER_TOKEN_SECONDS = int(env("MEDCLOUD_VIEWER_TOKEN_SECONDS", "3600"))
-# How long one process may reuse a granted DICOMweb read for the same credential and study (see dicomweb.py).
+# Instances POSTed to Orthanc at once by one upload (pacs.services.orthanc_writers): 1, back to back, suits
+# Orthanc 1.10's PostgreSQL index, which serialises writes; more only for an index that takes concurrent writers.
+PACS_ORTHANC_WRITERS = int(env("MEDCLOUD_ORTHANC_WRITERS", "1"))
+# Worker processes that parse large uploads (pacs.parsing, ADR 0007); below 2, the request's thread parses.
+PACS_PARSE_WORKERS = int(env("MEDCLOUD_PARSE_WORKERS", str(min(4, os.cpu_count() or 1))))
+# How long one process may reuse a granted DICOMweb read for the same credential and study (pacs/dicomweb/grants.py).
 PACS_READ_GRANT_SECONDS = float(env("MEDCLOUD_READ_GRANT_SECONDS", "5"))
 # Reconciliation of Orthanc against the database (pacs.services.orthanc_reconcile): an upload's journal older
 # than this is replayed (its process died), studies no MedCloud study owns are removed once this old, and how

@@ -5,6 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import QuerySet
+from rest_framework import status
+
+from medcloud.core.errors import ServiceError
 
 from .models import GroupMembership, MemberRole, StudyShare, UserGroup
 
@@ -19,6 +22,14 @@ def group_for(user: Any, group_id: int) -> UserGroup | None:
     return groups_of(user).filter(pk=group_id).first()
 
 
+def group_for_member(user: Any, group_id: int) -> UserGroup:
+    """One of the user's groups (admins: any), else 404: the access helper of a group."""
+    group = group_for(user, group_id)
+    if group is None:
+        raise ServiceError("Not found.", code="not_found", status_code=status.HTTP_404_NOT_FOUND)
+    return group
+
+
 def is_manager(user: Any, group: UserGroup) -> bool:
     return user.is_admin or GroupMembership.objects.filter(group=group, user=user, role=MemberRole.MANAGER).exists()
 
@@ -29,3 +40,8 @@ def members_of(group: UserGroup) -> QuerySet[GroupMembership]:
 
 def shares_of(study: Any) -> QuerySet[StudyShare]:
     return StudyShare.objects.filter(study=study).select_related("user", "group")
+
+
+def share_of(study: Any, share_id: int) -> StudyShare | None:
+    """One share of `study` (with its study), else None."""
+    return StudyShare.objects.filter(study=study, pk=share_id).select_related("study").first()

@@ -1,52 +1,16 @@
-"""User groups: create, list, invite, remove, leave."""
+"""User groups: create, list, invite, remove, leave. Thin views: serializers in `serializers.py`, writes in
+`services.py`, reads and the group access helper (`selectors.group_for_member`) in `selectors.py`."""
 
 from __future__ import annotations
 
 from drf_spectacular.utils import extend_schema
-from rest_framework import serializers, status
+from rest_framework import status
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from medcloud.core.errors import ServiceError
-
 from . import selectors, services
-from .models import MemberRole, UserGroup
-
-
-class MemberOutput(serializers.Serializer):
-    user = serializers.IntegerField(source="user_id")
-    email = serializers.EmailField(source="user.email")
-    role = serializers.CharField()
-    created_at = serializers.DateTimeField()
-
-
-class GroupOutput(serializers.ModelSerializer):
-    members = serializers.SerializerMethodField()
-
-    class Meta:
-        model = UserGroup
-        fields = ["id", "name", "description", "created_by", "created_at", "members"]
-
-    def get_members(self, group: UserGroup) -> list[dict]:
-        return MemberOutput(selectors.members_of(group), many=True).data
-
-
-class GroupInput(serializers.Serializer):
-    name = serializers.CharField(max_length=120)
-    description = serializers.CharField(max_length=500, required=False, default="", allow_blank=True)
-
-
-class InviteInput(serializers.Serializer):
-    email = serializers.EmailField()
-    role = serializers.ChoiceField(choices=MemberRole.choices, default=MemberRole.MEMBER)
-
-
-def _group(request, group_id: int) -> UserGroup:
-    group = selectors.group_for(request.user, group_id)
-    if group is None:
-        raise ServiceError("Not found.", code="not_found", status_code=status.HTTP_404_NOT_FOUND)
-    return group
+from .serializers import GroupInput, GroupOutput, InviteInput, MemberOutput
 
 
 class GroupListView(APIView):
@@ -69,7 +33,7 @@ class GroupDetailView(APIView):
 
     @extend_schema(responses=GroupOutput, summary="One of my groups, with its members")
     def get(self, request, group_id: int):
-        return Response(GroupOutput(_group(request, group_id)).data)
+        return Response(GroupOutput(selectors.group_for_member(request.user, group_id)).data)
 
 
 class GroupMembersView(APIView):
@@ -79,8 +43,8 @@ class GroupMembersView(APIView):
     def post(self, request, group_id: int):
         data = InviteInput(data=request.data)
         data.is_valid(raise_exception=True)
-        membership = services.group_invite(_group(request, group_id), actor=request.user, request=request,
-                                           **data.validated_data)
+        group = selectors.group_for_member(request.user, group_id)
+        membership = services.group_invite(group, actor=request.user, request=request, **data.validated_data)
         return Response(MemberOutput(membership).data, status=status.HTTP_201_CREATED)
 
 
@@ -89,7 +53,8 @@ class GroupMemberView(APIView):
 
     @extend_schema(responses={204: None}, summary="Remove a member (managers only)")
     def delete(self, request, group_id: int, user_id: int):
-        services.group_remove(_group(request, group_id), actor=request.user, user_id=user_id, request=request)
+        group = selectors.group_for_member(request.user, group_id)
+        services.group_remove(group, actor=request.user, user_id=user_id, request=request)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -98,5 +63,5 @@ class GroupLeaveView(APIView):
 
     @extend_schema(request=None, responses={204: None}, summary="Leave a group")
     def post(self, request, group_id: int):
-        services.group_leave(_group(request, group_id), user=request.user, request=request)
+        services.group_leave(selectors.group_for_member(request.user, group_id), user=request.user, request=request)
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -1,5 +1,6 @@
 # ruff: noqa: S603, S607, S608, S501, E501 - a local tool: runs psql/curl, talks to its own self-signed server
-"""PACS benchmarks: `make benchmark-pacs` (or `python -m medcloud.pacs.bench`). Prints figures, asserts nothing.
+"""PACS benchmarks: `make benchmark-pacs` (or, from the repository root with `backend/` on PYTHONPATH,
+`python -m benchmarks.pacs`). Prints figures, asserts nothing. Not part of the product (not in the image).
 
 1. Ingest: the whole MR series (192 instances) through the backend (zip upload over HTTPS, validation, PHI
    protection, Orthanc, database) against the same files posted straight into Orthanc's REST API.
@@ -10,7 +11,8 @@
 4. Study-list latency (p50, p95) with 10,000 studies in the database.
 
 It uses its own database (`<name>_bench`, migrated on the fly), the running Orthanc (everything it stores is
-deleted at the end) and its own servers, as `make run` runs them: nginx (TLS, HTTP/2) in front of uvicorn.
+deleted at the end) and its own servers, as `make run` runs them: nginx (TLS, HTTP/2) in front of uvicorn, started
+with the test suite's helpers (`tests/support/servers.py`).
 """
 
 from __future__ import annotations
@@ -22,7 +24,6 @@ import secrets
 import shutil
 import statistics
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -33,8 +34,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse, urlunparse
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
-VENV_BIN = Path(sys.executable).parent
+from tests.support.servers import REPO_ROOT, server_env, serving_https
+
 # Orthanc's index database (scripts/render_orthanc_config.py), read before _setup_django points DATABASE_URL at
 # the benchmark's own database
 ORTHANC_DB = os.environ.get("ORTHANC_DATABASE_NAME") or (urlparse(
@@ -68,29 +69,16 @@ def _setup_django(database_url: str) -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
-def _tls_pair() -> tuple[str, str]:
-    out = subprocess.run([str(REPO_ROOT / "scripts" / "tls.sh")], check=True, capture_output=True, text=True)
-    cert, key = out.stdout.split()
-    return cert, key
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextmanager
 def https_server(log_path: Path):
     """The stack as `make run` serves it: nginx (TLS, HTTP/2; frames and bulk data from Orthanc after the
-    backend's auth_request, ADR 0006) in front of uvicorn on loopback. Yields (HTTPS base URL, uvicorn)."""
-    from medcloud.core import frontserver
+    backend's auth_request, ADR 0006) in front of uvicorn on loopback, on the benchmark's database and with
+    its settings. Yields (HTTPS base URL, uvicorn)."""
+    from django.conf import settings
 
-    cert, key = _tls_pair()
-    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT / "backend"))
-    with frontserver.serving(env, log_path, cert=cert, key=key, venv_bin=VENV_BIN) as served:
+    env = server_env(str(settings.DATABASES["default"]["NAME"]),
+                     DJANGO_SETTINGS_MODULE=os.environ["DJANGO_SETTINGS_MODULE"])
+    with serving_https(env, log_path) as served:
         yield served
 
 
