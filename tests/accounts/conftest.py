@@ -129,7 +129,7 @@ def unique_ip() -> str:
 def make_user(email_address: str | None = None, *, role: str = "researcher", password: str = PASSWORD,
               **extra: Any):
     """tests.factories.create_user with the accounts tests' shared password (they sign in with it)."""
-    return create_user(role, email=email_address or unique_email(role), password=password, **extra)
+    return create_user(role, email=email_address or unique_email(role), password=password, verified=False, **extra)
 
 
 def sign_in(client: httpx.Client, email_address: str, password: str = PASSWORD) -> dict[str, Any]:

@@ -94,7 +94,7 @@ def make_user(transactional_db):
     from tests.factories import create_user
 
     def make(role: str = "researcher", *, verified: bool = True, **extra):
-        return create_user(role, verified=verified, **extra)
+        return create_user(role, verified=verified, password="pw-" + secrets.token_hex(8), **extra)
 
     return make
 

@@ -16,7 +16,9 @@ from medcloud.pacs.dicom import InvalidInstance, ParsedInstance
 from medcloud.pacs.uploads import upload_batch
 from tests.pacs.conftest import make_series
 
-pytestmark = pytest.mark.skipif(parsing.workers() < 2, reason="MEDCLOUD_PARSE_WORKERS turns the pool off")
+# slow: worker processes are started, killed and waited for (seconds each)
+pytestmark = [pytest.mark.skipif(parsing.workers() < 2, reason="MEDCLOUD_PARSE_WORKERS turns the pool off"),
+              pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ from medcloud.pacs.dicom import ParsedInstance
 from medcloud.pacs.models import Patient, Series, Study
 from medcloud.pacs.uploads import UploadRejected
 from medcloud.sharing.models import Access, GroupMembership, MemberRole, StudyShare, UserGroup
-from tests.support.factories import make_study, make_user, new_uid
+from tests.factories import create_study, create_user, new_uid
 
 pytestmark = pytest.mark.django_db
 
@@ -34,16 +34,16 @@ def _ids(qs) -> set[int]:
 # --- studies_visible_to / studies_writable_by ----------------------------------------------------------------
 
 def test_owner_reads_and_writes_own_studies_only():
-    owner, other = make_user(), make_user()
-    mine, theirs = make_study(owner), make_study(other)
+    owner, other = create_user(), create_user()
+    mine, theirs = create_study(owner), create_study(other)
     assert _ids(selectors.studies_visible_to(owner)) == {mine.pk}
     assert _ids(selectors.studies_writable_by(owner)) == {mine.pk}
     assert theirs.pk not in _ids(selectors.studies_visible_to(owner))
 
 
 def test_shares_direct_and_by_group_read_and_write():
-    owner, reader, writer, member = make_user(), make_user(), make_user("health_professional"), make_user()
-    study = make_study(owner)
+    owner, reader, writer, member = create_user(), create_user(), create_user("health_professional"), create_user()
+    study = create_study(owner)
     share(study, user=reader)
     share(study, user=writer, access=Access.WRITE)
     share(study, group=group_of(member))
@@ -58,19 +58,19 @@ def test_shares_direct_and_by_group_read_and_write():
 
 def test_a_patient_registered_is_not_a_study_shared():
     """Registering a patient gives no study of that patient: only ownership or a share does."""
-    registrar, owner = make_user(), make_user()
+    registrar, owner = create_user(), create_user()
     patient = Patient.objects.create(first_name="Bo", last_name="Test", created_by=registrar)
-    study = make_study(owner, patient=patient)
+    study = create_study(owner, patient=patient)
     assert study.pk not in _ids(selectors.studies_visible_to(registrar))
     assert patient.pk in _ids(selectors.patients_visible_to(registrar))
 
 
 def test_admin_sees_all_pending_and_inactive_see_nothing():
-    owner = make_user()
-    study = make_study(owner)
-    admin = make_user("admin")
-    pending = make_user("health_professional", verified=False)
-    inactive = make_user(active=False)
+    owner = create_user()
+    study = create_study(owner)
+    admin = create_user("admin")
+    pending = create_user("health_professional", verified=False)
+    inactive = create_user(active=False)
     share(study, user=pending, access=Access.WRITE)
     share(study, user=inactive)
     assert study.pk in _ids(selectors.studies_visible_to(admin))
@@ -88,8 +88,8 @@ def _error(exc: pytest.ExceptionInfo) -> tuple[int, str, str]:
 
 
 def test_study_for_reader_hides_what_the_user_may_not_read():
-    owner, reader, stranger = make_user(), make_user(), make_user()
-    study = make_study(owner)
+    owner, reader, stranger = create_user(), create_user(), create_user()
+    study = create_study(owner)
     share(study, user=reader)
     assert selectors.study_for_reader(reader, study.pk) == study
     with pytest.raises(ServiceError) as exc:
@@ -98,8 +98,8 @@ def test_study_for_reader_hides_what_the_user_may_not_read():
 
 
 def test_study_for_manager_owner_or_admin_only():
-    owner, writer, stranger, admin = make_user(), make_user(), make_user(), make_user("admin")
-    study = make_study(owner)
+    owner, writer, stranger, admin = create_user(), create_user(), create_user(), create_user("admin")
+    study = create_study(owner)
     share(study, user=writer, access=Access.WRITE)
     assert selectors.study_for_manager(owner, study.pk) == study
     assert selectors.study_for_manager(admin, study.pk) == study
@@ -115,7 +115,7 @@ def test_study_for_manager_owner_or_admin_only():
 
 
 def test_patient_for_reader():
-    creator, stranger = make_user(), make_user()
+    creator, stranger = create_user(), create_user()
     patient = Patient.objects.create(first_name="Cy", last_name="Test", created_by=creator)
     assert selectors.patient_for_reader(creator, patient.pk) == patient
     with pytest.raises(ServiceError) as exc:
@@ -142,7 +142,7 @@ def _rejected(exc: pytest.ExceptionInfo) -> tuple[int, str]:
 
 
 def test_plan_groups_by_study_and_shares_new_patients_by_record_number():
-    user = make_user()
+    user = create_user()
     a, b, c = new_uid(), new_uid(), new_uid()
     series_a = new_uid()
     items = [parsed(a, series_a, mrn="MRN-1"), parsed(a, series_a, mrn="MRN-1"), parsed(b, mrn="MRN-1"), parsed(c)]
@@ -155,7 +155,7 @@ def test_plan_groups_by_study_and_shares_new_patients_by_record_number():
 
 
 def test_plan_finds_the_uploaders_patient_by_record_number_or_takes_the_one_given():
-    user, other = make_user(), make_user()
+    user, other = create_user(), create_user()
     mine = services.patient_create(user=user, first_name="Di", last_name="Test", medical_record_number="MRN-2",
                                    audit=False)
     services.patient_create(user=other, first_name="Di", last_name="Test", medical_record_number="MRN-3",
@@ -170,13 +170,13 @@ def test_plan_finds_the_uploaders_patient_by_record_number_or_takes_the_one_give
 
 
 def test_plan_refuses_a_series_in_two_studies():
-    user = make_user()
+    user = create_user()
     series = new_uid()
     with pytest.raises(UploadRejected) as exc:
         services._plan(user, [parsed(new_uid(), series), parsed(new_uid(), series)], None)
     assert _rejected(exc) == (409, "inconsistent_series")
-    owner = make_user()
-    existing = make_study(owner)
+    owner = create_user()
+    existing = create_study(owner)
     Series.objects.create(study=existing, series_instance_uid=series)
     with pytest.raises(UploadRejected) as exc:  # a series already recorded under another study
         services._plan(owner, [parsed(new_uid(), series)], None)
@@ -184,8 +184,8 @@ def test_plan_refuses_a_series_in_two_studies():
 
 
 def test_plan_adds_to_an_existing_study_only_with_write_access():
-    owner, writer, reader, stranger = make_user(), make_user(), make_user(), make_user()
-    study = make_study(owner)
+    owner, writer, reader, stranger = create_user(), create_user(), create_user(), create_user()
+    study = create_study(owner)
     share(study, user=writer, access=Access.WRITE)
     share(study, user=reader)
     [plan] = services._plan(writer, [parsed(study.study_instance_uid)], None)

@@ -10,7 +10,7 @@ from medcloud.audit.models import AuditEvent
 from medcloud.core.errors import ServiceError
 from medcloud.sharing import services
 from medcloud.sharing.models import Access, GroupMembership, MemberRole, StudyShare
-from tests.support.factories import make_study, make_user
+from tests.factories import create_study, create_user
 
 pytestmark = pytest.mark.django_db
 
@@ -24,7 +24,7 @@ def _code(exc: pytest.ExceptionInfo) -> tuple[int, str]:
 
 
 def test_the_creator_is_manager_and_invites_by_email_any_case():
-    manager, member = make_user(), make_user()
+    manager, member = create_user(), create_user()
     group = services.group_create(user=manager, name="  MRI readers ")
     assert group.name == "MRI readers" and _members(group) == {manager.pk: MemberRole.MANAGER}
     services.group_invite(group, actor=manager, email=f"  {member.email.upper()} ")
@@ -35,7 +35,7 @@ def test_the_creator_is_manager_and_invites_by_email_any_case():
 
 
 def test_unknown_or_inactive_invitees_and_non_managers_are_refused():
-    manager, member, inactive = make_user(), make_user(), make_user(active=False)
+    manager, member, inactive = create_user(), create_user(), create_user(active=False)
     group = services.group_create(user=manager, name="g")
     with pytest.raises(ServiceError) as exc:
         services.group_invite(group, actor=manager, email="nobody@example.test")
@@ -53,7 +53,7 @@ def test_unknown_or_inactive_invitees_and_non_managers_are_refused():
 
 
 def test_the_last_manager_cannot_leave_while_others_remain():
-    manager, member = make_user(), make_user()
+    manager, member = create_user(), create_user()
     group = services.group_create(user=manager, name="g")
     services.group_invite(group, actor=manager, email=member.email)
     with pytest.raises(ServiceError) as exc:
@@ -66,7 +66,7 @@ def test_the_last_manager_cannot_leave_while_others_remain():
 
 
 def test_a_manager_may_leave_once_another_is_manager():
-    first, second, member = make_user(), make_user(), make_user()
+    first, second, member = create_user(), create_user(), create_user()
     group = services.group_create(user=first, name="g")
     services.group_invite(group, actor=first, email=second.email, role=MemberRole.MANAGER)
     services.group_invite(group, actor=first, email=member.email)
@@ -82,8 +82,8 @@ def test_a_manager_may_leave_once_another_is_manager():
 
 
 def test_only_the_owner_or_an_admin_shares_and_revokes():
-    owner, reader, admin = make_user(), make_user(), make_user("admin")
-    study = make_study(owner)
+    owner, reader, admin = create_user(), create_user(), create_user("admin")
+    study = create_study(owner)
     with pytest.raises(ServiceError) as exc:
         services.study_share(study, actor=reader, user_email=reader.email)
     assert _code(exc) == (403, "permission_denied")
