@@ -98,7 +98,7 @@ def val_series_result(ynet_predictor, val_tumour_records):
 
 def test_val_series_finds_the_tumour_and_its_type(val_series_result, val_tumour_records):
     from medcloud.ai.ynet.data import load_mask
-    from medcloud.ai.ynet.losses import PooledOverlap
+    from medcloud.ai.ynet.metrics import PooledOverlap
 
     series, out = val_series_result
     res = out["result"]

@@ -29,10 +29,10 @@ THRESHOLDS = (0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55)
 def calibrate(
     weights: str | Path | None = None, write: bool = True, size_options=None, decision: str = "classifier"
 ) -> dict:
+    from medcloud.ai.ynet.data import load_split
     from medcloud.ai.ynet.export import load_metadata
-    from medcloud.ai.ynet.losses import PooledOverlap, classification_metrics
+    from medcloud.ai.ynet.metrics import PooledOverlap, classification_metrics
     from medcloud.ai.ynet.predictor import YNetPredictor, postprocess_mask, upsample_masks
-    from medcloud.ai.ynet.train import load_split
 
     t0 = time.time()
     path = Path(weights) if weights else MODEL_FILE

@@ -46,7 +46,7 @@ def remove_tumour(img01: np.ndarray, mask: np.ndarray, dilate: int = 5, ring: in
 def run(weights=None, decision: str | None = None) -> dict:
     from medcloud.ai.ynet.config import data_root
     from medcloud.ai.ynet.data import load_arrays, read_manifest
-    from medcloud.ai.ynet.losses import PooledOverlap
+    from medcloud.ai.ynet.metrics import PooledOverlap
     from medcloud.ai.ynet.predictor import YNetPredictor, upsample_masks
 
     pred = YNetPredictor.from_file(weights, decision=decision)

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from medcloud.ai.ynet.config import CLASSES
+from medcloud.ai.ynet.config import CLASSES, TRAIN_SETS, data_root
 from medcloud.ai.ynet.preprocessing import normalize_intensity
 
 
@@ -160,6 +160,18 @@ def load_arrays(
         images[i] = img
         masks[i] = m
     return ArraySet(images, masks, labels, full_masks, list(records), erased)
+
+
+def load_split(split: str, size: int, limit: int | None = None, data_dir: Path | None = None, with_erased=False):
+    """``split`` of every training set (``TRAIN_SETS``) under the data folder, as arrays at ``size``."""
+    root = data_dir or data_root()
+    records = []
+    for name in TRAIN_SETS:
+        records += read_manifest(root / name, splits=[split])
+    if limit:
+        rng = np.random.default_rng(0)
+        records = [records[i] for i in sorted(rng.choice(len(records), min(limit, len(records)), replace=False))]
+    return load_arrays(records, size, with_erased=with_erased)
 
 
 # ---------------------------------------------------------------------------

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from medcloud.ai.ynet.config import MODEL_FILE
+from medcloud.ai.ynet.config import CLASSES, MODEL_FILE
 
 NATIVE_SIZE = 256  # images are normalised and padded at 256 x 256, then resized per input size
 
@@ -66,7 +66,7 @@ def _clean(v: Any) -> Any:
 
 def _classifier_only(y_true: np.ndarray, y_pred: np.ndarray, names: Sequence[str]) -> dict[str, Any]:
     """Figures of the classification head alone (argmax), for comparison with the decision rule."""
-    from medcloud.ai.ynet.losses import classification_metrics
+    from medcloud.ai.ynet.metrics import classification_metrics
 
     known = y_true >= 0
     if not known.any():
@@ -83,6 +83,45 @@ def _classifier_only(y_true: np.ndarray, y_pred: np.ndarray, names: Sequence[str
     }
 
 
+def evaluate_arrays(predictor, arrays, class_names=CLASSES) -> dict[str, Any]:
+    """Figures on preprocessed arrays (masks compared at the original resolution)."""
+    from medcloud.ai.ynet.metrics import PooledOverlap, classification_metrics
+    from medcloud.ai.ynet.predictor import upsample_masks
+
+    probs, mprobs = predictor.predict_batch(arrays.images[..., None])
+    pred = probs.argmax(1)
+    known = arrays.labels >= 0
+    res = classification_metrics(arrays.labels[known], pred[known], class_names)
+    tumour = known & (arrays.labels < 3)
+    res["tumour_type_accuracy"] = (
+        float((pred[tumour] == arrays.labels[tumour]).mean()) if tumour.any() else float("nan")
+    )
+    full = upsample_masks(mprobs, [m.shape for m in arrays.full_masks])
+    ov = PooledOverlap()
+    small_total = small_ok = 0
+    areas = np.array([m.sum() for m in arrays.full_masks])
+    small_cut = float(np.percentile(areas[areas > 0], 25)) if (areas > 0).any() else 0.0
+    for i, (t, p) in enumerate(zip(arrays.full_masks, full, strict=False)):
+        if t.any():
+            ov.update(t, p >= predictor.threshold)
+            if areas[i] <= small_cut and tumour[i]:
+                small_total += 1
+                small_ok += int(pred[i] == arrays.labels[i])
+    res["dice"], res["iou"] = ov.dice, ov.iou
+    res["small_mask_cutoff_px"] = small_cut
+    res["small_mask_type_accuracy"] = small_ok / small_total if small_total else float("nan")
+    res["small_mask_tumour_called"] = None
+    if small_total:
+        idx = [i for i in range(len(areas)) if 0 < areas[i] <= small_cut and tumour[i]]
+        res["small_mask_tumour_called"] = float(np.mean(pred[idx] != 3))
+    res["n_images"] = int(len(arrays.labels))
+    return res
+
+
+def selection_score(m: dict[str, Any]) -> float:
+    return float(np.mean([m["accuracy"], m["macro_f1"], m["tumour_type_accuracy"], m["dice"]]))
+
+
 def evaluate_dirs(
     dirs: Sequence[str | Path],
     weights: str | Path | None = None,
@@ -93,7 +132,7 @@ def evaluate_dirs(
     decision: str | None = None,
 ) -> dict[str, Any]:
     from medcloud.ai.ynet.data import load_arrays, read_manifest
-    from medcloud.ai.ynet.losses import PooledOverlap, classification_metrics
+    from medcloud.ai.ynet.metrics import PooledOverlap, classification_metrics
     from medcloud.ai.ynet.predictor import YNetPredictor, upsample_masks
 
     log = log or sys.stderr

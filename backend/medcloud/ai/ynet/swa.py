@@ -74,9 +74,10 @@ def select(
     recal: bool = True,
     also_plain: bool = False,
 ) -> dict:
+    from medcloud.ai.ynet.data import load_split
+    from medcloud.ai.ynet.evaluate import evaluate_arrays, selection_score
     from medcloud.ai.ynet.export import load_model
     from medcloud.ai.ynet.predictor import YNetPredictor
-    from medcloud.ai.ynet.train import evaluate_arrays, load_split, selection_score
 
     t0 = time.time()
     ckpts = sorted(Path(c) for c in ckpts)

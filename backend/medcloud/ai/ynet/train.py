@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from medcloud.ai.ynet.config import CLASSES, MODEL_FILE, REPO_ROOT, TRAIN_SETS, TrainConfig, data_root
+from medcloud.ai.ynet.config import CLASSES, MODEL_FILE, REPO_ROOT, TrainConfig
 
 
 def configure_tensorflow(seed: int, threads: int = 2, deterministic: bool = True) -> None:
@@ -34,58 +34,6 @@ def configure_tensorflow(seed: int, threads: int = 2, deterministic: bool = True
         tf.config.experimental.enable_op_determinism()
 
 
-def load_split(split: str, size: int, limit: int | None = None, data_dir: Path | None = None, with_erased=False):
-    from medcloud.ai.ynet.data import load_arrays, read_manifest
-
-    root = data_dir or data_root()
-    records = []
-    for name in TRAIN_SETS:
-        records += read_manifest(root / name, splits=[split])
-    if limit:
-        rng = np.random.default_rng(0)
-        records = [records[i] for i in sorted(rng.choice(len(records), min(limit, len(records)), replace=False))]
-    return load_arrays(records, size, with_erased=with_erased)
-
-
-def evaluate_arrays(predictor, arrays, class_names=CLASSES) -> dict[str, Any]:
-    """Figures on preprocessed arrays (masks compared at the original resolution)."""
-    from medcloud.ai.ynet.losses import PooledOverlap, classification_metrics
-    from medcloud.ai.ynet.predictor import upsample_masks
-
-    probs, mprobs = predictor.predict_batch(arrays.images[..., None])
-    pred = probs.argmax(1)
-    known = arrays.labels >= 0
-    res = classification_metrics(arrays.labels[known], pred[known], class_names)
-    tumour = known & (arrays.labels < 3)
-    res["tumour_type_accuracy"] = (
-        float((pred[tumour] == arrays.labels[tumour]).mean()) if tumour.any() else float("nan")
-    )
-    full = upsample_masks(mprobs, [m.shape for m in arrays.full_masks])
-    ov = PooledOverlap()
-    small_total = small_ok = 0
-    areas = np.array([m.sum() for m in arrays.full_masks])
-    small_cut = float(np.percentile(areas[areas > 0], 25)) if (areas > 0).any() else 0.0
-    for i, (t, p) in enumerate(zip(arrays.full_masks, full, strict=False)):
-        if t.any():
-            ov.update(t, p >= predictor.threshold)
-            if areas[i] <= small_cut and tumour[i]:
-                small_total += 1
-                small_ok += int(pred[i] == arrays.labels[i])
-    res["dice"], res["iou"] = ov.dice, ov.iou
-    res["small_mask_cutoff_px"] = small_cut
-    res["small_mask_type_accuracy"] = small_ok / small_total if small_total else float("nan")
-    res["small_mask_tumour_called"] = None
-    if small_total:
-        idx = [i for i in range(len(areas)) if 0 < areas[i] <= small_cut and tumour[i]]
-        res["small_mask_tumour_called"] = float(np.mean(pred[idx] != 3))
-    res["n_images"] = int(len(arrays.labels))
-    return res
-
-
-def selection_score(m: dict[str, Any]) -> float:
-    return float(np.mean([m["accuracy"], m["macro_f1"], m["tumour_type_accuracy"], m["dice"]]))
-
-
 def train(
     cfg: TrainConfig, out_dir: Path | None = None, export_path: Path | None = MODEL_FILE, verbose: int = 2
 ) -> dict[str, Any]:
@@ -93,7 +41,8 @@ def train(
     configure_tensorflow(cfg.seed)
     import keras
 
-    from medcloud.ai.ynet.data import train_dataset
+    from medcloud.ai.ynet.data import load_split, train_dataset
+    from medcloud.ai.ynet.evaluate import evaluate_arrays, selection_score
     from medcloud.ai.ynet.losses import DiceBCELoss, FocalCrossentropy, class_weights_from_counts
     from medcloud.ai.ynet.model import YNet
     from medcloud.ai.ynet.predictor import YNetPredictor
