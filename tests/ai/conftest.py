@@ -62,7 +62,7 @@ def tiny_predictor():
 @pytest.fixture(scope="session")
 def val_tumour_records(ynet_data):
     """Validation tumour slices of one patient group, in manifest order."""
-    from medcloud.ai.ynet.data import read_manifest
+    from medcloud.ai.common.manifest import read_manifest
 
     recs = read_manifest(ynet_data / "brain_mri_cheng", splits=["val"])
     first = recs[0].patient
@@ -71,6 +71,6 @@ def val_tumour_records(ynet_data):
 
 
 def load_png(path) -> np.ndarray:
-    from medcloud.ai.ynet.data import load_image
+    from medcloud.ai.common.manifest import load_image
 
     return load_image(path)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from medcloud.ai.ynet.data import epoch_order, read_manifest
+from medcloud.ai.common.manifest import read_manifest
+from medcloud.ai.ynet.data import epoch_order
 
 
 def test_manifests_and_splits(ynet_data):
@@ -57,9 +58,10 @@ def test_erased_negatives_lose_the_tumour_and_keep_the_rest(ynet_data):
     """The training negatives made from tumour slices: the tumour region changes, the rest of the slice does
     not, and in the pipeline a swapped sample is labelled no tumour with an empty mask."""
     pytest.importorskip("tensorflow")
+    from medcloud.ai.common.manifest import load_image, load_mask
+    from medcloud.ai.common.preprocessing import normalize_intensity
     from medcloud.ai.ynet.config import CLASSES
-    from medcloud.ai.ynet.data import erase_tumour, load_arrays, load_image, load_mask, train_dataset
-    from medcloud.ai.ynet.preprocessing import normalize_intensity
+    from medcloud.ai.ynet.data import erase_tumour, load_arrays, train_dataset
 
     recs = read_manifest(ynet_data / "brain_mri_cheng", splits=["val"])[:8]
     img = normalize_intensity(load_image(recs[0].image_path))

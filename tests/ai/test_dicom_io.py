@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from medcloud.ai.ynet.dicom_io import slice_geometry, slice_pixels, sort_series
-from medcloud.ai.ynet.synthetic import series_from_images
+from medcloud.ai.common.dicom_io import slice_geometry, slice_pixels, sort_series
+from medcloud.ai.common.synthetic import series_from_images
 
 
 def _ramp(h=20, w=30):

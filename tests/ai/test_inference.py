@@ -11,7 +11,7 @@ import numpy as np
 import pydicom
 import pytest
 
-from medcloud.ai.ynet.synthetic import series_from_images
+from medcloud.ai.common.synthetic import series_from_images
 from tests.ai.conftest import load_png
 
 hd = pytest.importorskip("highdicom")
@@ -97,8 +97,8 @@ def val_series_result(ynet_predictor, val_tumour_records):
 
 
 def test_val_series_finds_the_tumour_and_its_type(val_series_result, val_tumour_records):
-    from medcloud.ai.ynet.data import load_mask
-    from medcloud.ai.ynet.metrics import PooledOverlap
+    from medcloud.ai.common.manifest import load_mask
+    from medcloud.ai.common.metrics import PooledOverlap
 
     series, out = val_series_result
     res = out["result"]

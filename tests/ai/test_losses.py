@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from medcloud.ai.common.metrics import PooledOverlap, classification_metrics, dice_iou
 from medcloud.ai.ynet.losses import class_weights_from_counts
-from medcloud.ai.ynet.metrics import PooledOverlap, classification_metrics, dice_iou
 
 
 def test_dice_iou_by_hand():

@@ -24,8 +24,8 @@ def _peak_rss_mb() -> float:
 
 
 def _images(n: int) -> list[np.ndarray]:
+    from medcloud.ai.common.manifest import load_image, read_manifest
     from medcloud.ai.ynet.config import data_root
-    from medcloud.ai.ynet.data import load_image, read_manifest
 
     try:
         recs = read_manifest(data_root() / "brain_mri_cheng", splits=["val"])[:n]
@@ -49,11 +49,11 @@ def run_benchmark(
         tf.config.threading.set_inter_op_parallelism_threads(1)
     except RuntimeError:
         pass
+    from medcloud.ai.common.synthetic import series_from_images
     from medcloud.ai.ynet.dicom_outputs import build_dicom_outputs
     from medcloud.ai.ynet.export import load_model
     from medcloud.ai.ynet.inference import infer_series
     from medcloud.ai.ynet.predictor import YNetPredictor
-    from medcloud.ai.ynet.synthetic import series_from_images
 
     rss_before = _peak_rss_mb()
     t1 = time.perf_counter()

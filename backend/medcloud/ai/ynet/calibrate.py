@@ -29,17 +29,18 @@ THRESHOLDS = (0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55)
 def calibrate(
     weights: str | Path | None = None, write: bool = True, size_options=None, decision: str = "classifier"
 ) -> dict:
+    from medcloud.ai.common.metrics import PooledOverlap, classification_metrics
     from medcloud.ai.ynet.data import load_split
     from medcloud.ai.ynet.export import load_metadata
-    from medcloud.ai.ynet.metrics import PooledOverlap, classification_metrics
     from medcloud.ai.ynet.predictor import YNetPredictor, postprocess_mask, upsample_masks
+    from medcloud.ai.ynet.preprocessing import NATIVE_SIZE
 
     t0 = time.time()
     path = Path(weights) if weights else MODEL_FILE
     pred = YNetPredictor.from_file(path, tta=True, metadata={})
     base = pred.image_size
     size_options = size_options or [[base], [base, base + base // 4]]
-    val = load_split("val", 256)
+    val = load_split("val", NATIVE_SIZE)
     with_mask = [i for i, m in enumerate(val.full_masks) if m.any()]
     tumour = (val.labels >= 0) & (val.labels < 3)
     options = []

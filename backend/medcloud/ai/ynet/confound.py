@@ -44,9 +44,10 @@ def remove_tumour(img01: np.ndarray, mask: np.ndarray, dilate: int = 5, ring: in
 
 
 def run(weights=None, decision: str | None = None) -> dict:
+    from medcloud.ai.common.manifest import read_manifest
+    from medcloud.ai.common.metrics import PooledOverlap
     from medcloud.ai.ynet.config import data_root
-    from medcloud.ai.ynet.data import load_arrays, read_manifest
-    from medcloud.ai.ynet.metrics import PooledOverlap
+    from medcloud.ai.ynet.data import load_arrays
     from medcloud.ai.ynet.predictor import YNetPredictor, upsample_masks
 
     pred = YNetPredictor.from_file(weights, decision=decision)

@@ -1,4 +1,4 @@
-"""DICOM outputs of a Y-Net series inference, built with highdicom.
+"""DICOM outputs of a Y-Net series inference (highdicom; generic builders in ``medcloud.ai.common.dicom_outputs``).
 
 - ``build_seg``: a binary Segmentation (one segment, "Tumour") referencing the
   source instances frame by frame, so OHIF overlays it on the series.
@@ -23,48 +23,16 @@ import numpy as np
 from pydicom.dataset import Dataset
 from pydicom.uid import generate_uid
 
-MANUFACTURER = "MedCloud"
+from medcloud.ai.common import dicom_outputs as common
+from medcloud.ai.common.dicom_outputs import MANUFACTURER, complete_sources, seg_frame_sources
+
 MODEL_NAME = "Y-Net brain tumour model"
 SOFTWARE_VERSION = "ynet-1"
-SCHEME = "99MEDCLOUD"
-
-
-_TYPE2_PATIENT_STUDY = (
-    "PatientName",
-    "PatientID",
-    "PatientBirthDate",
-    "PatientSex",
-    "StudyDate",
-    "StudyTime",
-    "ReferringPhysicianName",
-    "StudyID",
-    "AccessionNumber",
-)
-
-
-def complete_sources(datasets: Sequence[Dataset]) -> list[Dataset]:
-    """Shallow copies with missing Type 2 patient/study attributes present but empty.
-
-    highdicom copies these into the derived objects and refuses sources without them; the
-    copies keep the SOP Instance UIDs, so the outputs still reference the original instances.
-    """
-    import copy
-
-    out = []
-    for ds in datasets:
-        missing = [k for k in _TYPE2_PATIENT_STUDY if k not in ds]
-        if missing:
-            ds = copy.copy(ds)
-            for k in missing:
-                setattr(ds, k, "")
-        out.append(ds)
-    return out
+ALGORITHM_NAME = "MedCloud Y-Net"
 
 
 def _code(value: str, meaning: str):
-    import highdicom as hd
-
-    return hd.sr.CodedConcept(value, SCHEME, meaning)
+    return common.code(value, meaning)
 
 
 def tumour_type_code(name: str):
@@ -77,55 +45,27 @@ def tumour_type_code(name: str):
 
 
 def algorithm_identification():
-    import highdicom as hd
-    from pydicom.sr.codedict import codes
-
-    return hd.AlgorithmIdentificationSequence(
-        name="MedCloud Y-Net", version=SOFTWARE_VERSION, family=codes.cid7162.ArtificialIntelligence
-    )
+    return common.algorithm_identification(ALGORITHM_NAME, SOFTWARE_VERSION)
 
 
 def build_seg(result, series_number: int = 901) -> Dataset:
     """Binary SEG of the (class-gated) tumour masks, one frame per non-empty source slice."""
-    import highdicom as hd
     from pydicom.sr.codedict import codes
 
-    sources = complete_sources(result.series.datasets)
-    masks = result.masks.astype(bool)
-    desc = hd.seg.SegmentDescription(
-        segment_number=1,
+    return common.build_binary_seg(
+        complete_sources(result.series.datasets),
+        result.masks,
         segment_label="Tumour",
         segmented_property_category=codes.SCT.MorphologicallyAbnormalStructure,
         segmented_property_type=codes.SCT.Neoplasm,
-        algorithm_type=hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC,
         algorithm_identification=algorithm_identification(),
-    )
-    return hd.seg.Segmentation(
-        source_images=sources,
-        pixel_array=masks,
-        segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
-        segment_descriptions=[desc],
-        series_instance_uid=generate_uid(),
-        series_number=series_number,
-        sop_instance_uid=generate_uid(),
-        instance_number=1,
-        manufacturer=MANUFACTURER,
-        manufacturer_model_name=MODEL_NAME,
-        software_versions=SOFTWARE_VERSION,
-        device_serial_number="0",
+        model_name=MODEL_NAME,
+        software_version=SOFTWARE_VERSION,
         series_description="Y-Net tumour segmentation",
         content_label="TUMOUR",
         content_description="Y-Net tumour mask",
-        omit_empty_frames=bool(masks.any()),
+        series_number=series_number,
     )
-
-
-def seg_frame_sources(seg: Dataset) -> list[str]:
-    """Referenced source SOP Instance UID of each SEG frame (1-based frame k -> item k-1)."""
-    out = []
-    for item in seg.PerFrameFunctionalGroupsSequence:
-        out.append(str(item.DerivationImageSequence[0].SourceImageSequence[0].ReferencedSOPInstanceUID))
-    return out
 
 
 def build_sr(result, seg: Dataset, series_number: int = 902) -> Dataset:
@@ -137,11 +77,11 @@ def build_sr(result, seg: Dataset, series_number: int = 902) -> Dataset:
     observer = hd.sr.ObserverContext(
         observer_type=codes.DCM.Device,
         observer_identifying_attributes=hd.sr.DeviceObserverIdentifyingAttributes(
-            uid=generate_uid(), name="MedCloud Y-Net", manufacturer_name=MANUFACTURER, model_name=MODEL_NAME
+            uid=generate_uid(), name=ALGORITHM_NAME, manufacturer_name=MANUFACTURER, model_name=MODEL_NAME
         ),
     )
     context = hd.sr.ObservationContext(observer_device_context=observer)
-    algo = hd.sr.AlgorithmIdentification(name="MedCloud Y-Net", version=SOFTWARE_VERSION)
+    algo = hd.sr.AlgorithmIdentification(name=ALGORITHM_NAME, version=SOFTWARE_VERSION)
     groups: list[Any] = []
     probability = codes.DCM.Probability
     unit_one = hd.sr.CodedConcept("1", "UCUM", "no units")
@@ -256,67 +196,38 @@ def build_sr(result, seg: Dataset, series_number: int = 902) -> Dataset:
     )
 
 
-def _orientation_letter(v: Sequence[float]) -> str:
-    """Dominant patient direction (L/R, P/A, H/F; LPS) of an image axis (highdicom takes one letter)."""
-    vv = np.asarray(v, dtype=float)
-    axis = int(np.argmax(np.abs(vv)))
-    return ("LPH" if vv[axis] > 0 else "RAF")[axis]
-
-
 def build_gradcam_series(
     result, heatmaps: Sequence[np.ndarray], images01: Sequence[np.ndarray], series_number: int = 903
 ) -> list[Dataset]:
     """One RGB secondary capture per slice: the slice with its Grad-CAM heat-map blended on top."""
-    import highdicom as hd
-
-    from medcloud.ai.ynet.gradcam import overlay_rgb
-
-    uid = generate_uid()
-    out = []
-    sources = complete_sources(result.series.datasets)
-    for s, heat, img in zip(result.slices, heatmaps, images01, strict=False):
-        ds = sources[s.index]
-        geom = result.series.geometries[s.index]
-        rgb = overlay_rgb(img, heat)
-        sc = hd.sc.SCImage.from_ref_dataset(
-            ref_dataset=ds,
-            pixel_array=rgb,
-            photometric_interpretation="RGB",
-            bits_allocated=8,
-            coordinate_system="PATIENT",
-            series_instance_uid=uid,
-            series_number=series_number,
-            sop_instance_uid=generate_uid(),
-            instance_number=s.index + 1,
-            manufacturer=MANUFACTURER,
-            pixel_spacing=(geom.row_spacing, geom.col_spacing),
-            patient_orientation=(_orientation_letter(geom.row_cosine), _orientation_letter(geom.col_cosine)),
-            series_description=f"Y-Net Grad-CAM ({s.predicted_class})",
-        )
-        src = Dataset()
-        src.ReferencedSOPClassUID = ds.SOPClassUID
-        src.ReferencedSOPInstanceUID = ds.SOPInstanceUID
-        sc.SourceImageSequence = [src]
-        sc.ImageComments = f"Grad-CAM for {s.predicted_class} (p={s.probabilities[s.predicted_class]:.3f})"
-        out.append(sc)
-    return out
+    return common.build_heatmap_series(
+        complete_sources(result.series.datasets),
+        result.series.geometries,
+        heatmaps,
+        images01,
+        series_descriptions=[f"Y-Net Grad-CAM ({s.predicted_class})" for s in result.slices],
+        image_comments=[
+            f"Grad-CAM for {s.predicted_class} (p={s.probabilities[s.predicted_class]:.3f})" for s in result.slices
+        ],
+        series_number=series_number,
+    )
 
 
 def build_dicom_outputs(result, predictor, with_gradcam: bool = True) -> dict[str, Any]:
     """``{"seg": Dataset, "sr": Dataset, "heatmaps": [Dataset, ...]}`` for a ``SeriesResult``."""
-    from medcloud.ai.ynet.dicom_io import slice_pixels
-    from medcloud.ai.ynet.preprocessing import normalize_intensity, probs_to_size
+    from medcloud.ai.common.preprocessing import probs_to_size
+    from medcloud.ai.ynet.preprocessing import dicom_slices01
 
     seg = build_seg(result)
     sr = build_sr(result, seg)
     heat_ds: list[Dataset] = []
     if with_gradcam:
-        from medcloud.ai.ynet.gradcam import GradCAM
+        from medcloud.ai.common.gradcam import GradCAM
 
-        cam = GradCAM(predictor.model)
+        cam = GradCAM(predictor.model)  # the Y-Net names its Grad-CAM layer (the bottleneck)
         class_idx = np.array([result.class_names.index(s.predicted_class) for s in result.slices])
         maps = cam.heatmaps(result.model_inputs, class_idx)
-        images = [normalize_intensity(slice_pixels(ds)) for ds in result.series.datasets]
+        images = dicom_slices01(result.series.datasets)
         maps_full = [np.clip(probs_to_size(m, im.shape), 0, 1) for m, im in zip(maps, images, strict=False)]
         heat_ds = build_gradcam_series(result, maps_full, images)
     return {"seg": seg, "sr": sr, "heatmaps": heat_ds}

@@ -27,8 +27,7 @@ from typing import Any
 import numpy as np
 
 from medcloud.ai.ynet.config import CLASSES, MODEL_FILE
-
-NATIVE_SIZE = 256  # images are normalised and padded at 256 x 256, then resized per input size
+from medcloud.ai.ynet.preprocessing import NATIVE_SIZE
 
 LABEL_ALIASES = {
     "no_tumour": "no_tumor",
@@ -66,7 +65,7 @@ def _clean(v: Any) -> Any:
 
 def _classifier_only(y_true: np.ndarray, y_pred: np.ndarray, names: Sequence[str]) -> dict[str, Any]:
     """Figures of the classification head alone (argmax), for comparison with the decision rule."""
-    from medcloud.ai.ynet.metrics import classification_metrics
+    from medcloud.ai.common.metrics import classification_metrics
 
     known = y_true >= 0
     if not known.any():
@@ -85,7 +84,7 @@ def _classifier_only(y_true: np.ndarray, y_pred: np.ndarray, names: Sequence[str
 
 def evaluate_arrays(predictor, arrays, class_names=CLASSES) -> dict[str, Any]:
     """Figures on preprocessed arrays (masks compared at the original resolution)."""
-    from medcloud.ai.ynet.metrics import PooledOverlap, classification_metrics
+    from medcloud.ai.common.metrics import PooledOverlap, classification_metrics
     from medcloud.ai.ynet.predictor import upsample_masks
 
     probs, mprobs = predictor.predict_batch(arrays.images[..., None])
@@ -131,8 +130,9 @@ def evaluate_dirs(
     sizes: Sequence[int] | None = None,
     decision: str | None = None,
 ) -> dict[str, Any]:
-    from medcloud.ai.ynet.data import load_arrays, read_manifest
-    from medcloud.ai.ynet.metrics import PooledOverlap, classification_metrics
+    from medcloud.ai.common.manifest import read_manifest
+    from medcloud.ai.common.metrics import PooledOverlap, classification_metrics
+    from medcloud.ai.ynet.data import load_arrays
     from medcloud.ai.ynet.predictor import YNetPredictor, upsample_masks
 
     log = log or sys.stderr

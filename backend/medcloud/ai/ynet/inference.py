@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 from pydicom.dataset import Dataset
 
+from medcloud.ai.common.dicom_io import SortedSeries, sort_series
 from medcloud.ai.ynet.config import CLASSES, NO_TUMOUR
-from medcloud.ai.ynet.dicom_io import SortedSeries, slice_pixels, sort_series
 
 _PREDICTOR = None
 
@@ -139,11 +139,12 @@ def infer_series(
     area), the confidence that mean probability; for a negative series the
     confidence is the mean no-tumour probability over all slices.
     """
-    from medcloud.ai.ynet.preprocessing import normalize_intensity, probs_to_size, to_model_input
+    from medcloud.ai.common.preprocessing import probs_to_size, to_model_input
+    from medcloud.ai.ynet.preprocessing import dicom_slices01
 
     predictor = predictor or get_predictor()
     series = sort_series(list(datasets))
-    pixels = [normalize_intensity(slice_pixels(ds)) for ds in series.datasets]
+    pixels = dicom_slices01(series.datasets)
     x = to_model_input(pixels, predictor.image_size, normalized=True)
     probs, mprobs = predictor.predict_images(pixels)
     names = list(predictor.class_names)

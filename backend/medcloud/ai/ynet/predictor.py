@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from medcloud.ai.ynet.preprocessing import probs_to_size, to_model_input
+from medcloud.ai.common.preprocessing import probs_to_size, to_model_input
 
 
 class YNetPredictor:
@@ -159,7 +159,7 @@ class YNetPredictor:
 
     def predict_slices(self, slices: Sequence[np.ndarray], normalized: bool = False):
         """2-D slices of any size -> (class probs (N, C), list of mask probabilities at each slice's size)."""
-        from medcloud.ai.ynet.preprocessing import normalize_intensity
+        from medcloud.ai.common.preprocessing import normalize_intensity
 
         imgs = [np.asarray(s, np.float32) if normalized else normalize_intensity(s) for s in slices]
         probs, masks = self.predict_images(imgs)

@@ -90,8 +90,8 @@ def plot_examples(out: Path, n: int = 8, weights: str | None = None) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from medcloud.ai.common.manifest import load_image, load_mask, read_manifest
     from medcloud.ai.ynet.config import data_root
-    from medcloud.ai.ynet.data import load_image, load_mask, read_manifest
     from medcloud.ai.ynet.predictor import YNetPredictor
 
     recs = read_manifest(data_root() / "brain_mri_cheng", splits=["val"])

@@ -190,6 +190,7 @@ def finish(
     import keras
 
     from medcloud.ai.ynet.export import export_model, load_model
+    from medcloud.ai.ynet.preprocessing import DESCRIPTION as PREPROCESSING
 
     out_dir = Path(out_dir)
     best_row = max(history, key=lambda h: h["val_score"])
@@ -220,7 +221,7 @@ def finish(
         "swa": swa_row,
         "exported_from": chosen.name,
         "train_wall_min": round(wall_s / 60, 1),
-        "preprocessing": "per-slice 0.5-99.5 percentile min-max, pad to square, antialiased bilinear resize",
+        "preprocessing": PREPROCESSING,
     }
     export_model(best_model, export_path, meta)
     print(f"[ynet] exported {export_path} (from {chosen.name})", flush=True)

@@ -1,31 +1,37 @@
-"""Grad-CAM (Selvaraju et al. 2017) for the Y-Net classifier, batched.
+"""Grad-CAM (Selvaraju et al. 2017) of a Keras classifier, batched.
 
 The heat-map of a slice is ``ReLU(sum_k alpha_k A_k)`` where ``A`` is a feature
-map the classifier depends on (by default the bottleneck, which is what the
+map the classifier depends on (by default the layer the model names in its
+``gradcam_layer_name`` attribute; for the Y-Net the bottleneck, which is what the
 classification head pools) and ``alpha_k`` the spatial mean of the gradient of
 the explained class score with respect to ``A_k``. Slices are independent at
 inference (batch norm in inference mode), so one batched gradient gives every
 slice its own map. Maps are normalised to [0, 1] per slice.
+
+The model's class probabilities are its output named ``output`` (a dict output,
+as the Y-Net's ``{"class", "mask"}``) or its first output.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-DEFAULT_LAYER = "bottleneck_out"
-
 
 class GradCAM:
-    def __init__(self, model, layer_name: str = DEFAULT_LAYER):
+    def __init__(self, model, layer_name: str | None = None, output: str = "class"):
         import keras
 
+        layer_name = layer_name or getattr(model, "gradcam_layer_name", None)
+        if not layer_name:
+            raise ValueError("no Grad-CAM layer: pass layer_name or set the model's gradcam_layer_name")
         self.model = model
         self.layer_name = layer_name
+        self.output = output
         self.grad_model = keras.Model(
             model.inputs,
             [
                 model.get_layer(layer_name).output,
-                model.output["class"] if isinstance(model.output, dict) else model.output[0],
+                model.output[output] if isinstance(model.output, dict) else model.output[0],
             ],
         )
         self._fn = None
@@ -58,7 +64,8 @@ class GradCAM:
         for i in range(0, len(x), batch_size):
             xb = x[i : i + batch_size]
             if class_index is None:
-                probs = self.model(xb, training=False)["class"]
+                probs = self.model(xb, training=False)
+                probs = probs[self.output] if isinstance(probs, dict) else probs[0]
                 ci = np.argmax(np.asarray(probs), axis=1)
             else:
                 ci = np.asarray(class_index[i : i + batch_size])
