@@ -36,6 +36,8 @@ from urllib.parse import urlparse, urlunparse
 
 from tests.support.servers import REPO_ROOT, server_env, serving_https
 
+from medcloud.core.paths import shared_data_dir
+
 # Orthanc's index database (scripts/render_orthanc_config.py), read before _setup_django points DATABASE_URL at
 # the benchmark's own database
 ORTHANC_DB = os.environ.get("ORTHANC_DATABASE_NAME") or (urlparse(
@@ -545,7 +547,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--only", choices=["ingest", "retrieval", "memory", "list"], action="append")
     parser.add_argument("--parallel", type=lambda v: [int(x) for x in v.split(",")], default=[4],
                         help="retrieval: frame requests in flight, e.g. 1,2,4 (default 4, as a viewer)")
-    parser.add_argument("--series", type=Path, default=Path(os.environ.get("MEDCLOUD_DATA_DIR", REPO_ROOT.parent / "shared" / "data")) / "dicom" / "mr_brain_sagittal")
+    parser.add_argument("--series", type=Path, default=shared_data_dir() / "dicom" / "mr_brain_sagittal")
     args = parser.parse_args(argv)
     _setup_django(_bench_database_url())
     from medcloud.audit.models import AuditEvent

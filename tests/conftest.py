@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from medcloud.core.paths import shared_data_dir
 from tests.support.servers import REPO_ROOT, celery_worker, https_server, server_env
 
-SHARED_DATA = Path(__import__("os").environ.get("MEDCLOUD_DATA_DIR", REPO_ROOT.parent / "shared" / "data"))
+SHARED_DATA = shared_data_dir()
 LOG_DIR = REPO_ROOT / ".var" / "test-logs"
 
 

@@ -10,7 +10,9 @@ import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from medcloud.ai.ynet.config import MODEL_FILE, data_root  # noqa: E402
+from medcloud.ai.runtime import AIRuntime  # noqa: E402
+from medcloud.ai.ynet.config import MODEL_FILE  # noqa: E402
+from medcloud.core.paths import shared_data_dir  # noqa: E402
 
 
 def _tf_threads() -> None:
@@ -25,7 +27,7 @@ def _tf_threads() -> None:
 
 @pytest.fixture(scope="session")
 def ynet_data() -> Path:
-    root = data_root()
+    root = shared_data_dir()
     if not (root / "brain_mri_cheng" / "manifest.csv").is_file():
         pytest.fail(f"the shared data folder {root} is missing (it sits beside the repository)")
     return root
@@ -33,9 +35,10 @@ def ynet_data() -> Path:
 
 @pytest.fixture(scope="session")
 def ynet_weights() -> Path:
-    if not MODEL_FILE.is_file():
-        pytest.skip(f"trained Y-Net weights not committed yet: {MODEL_FILE}")
-    return MODEL_FILE
+    weights = AIRuntime.from_environ().weights_for("ynet", MODEL_FILE)
+    if not weights.is_file():
+        pytest.skip(f"trained Y-Net weights not committed yet: {weights}")
+    return weights
 
 
 @pytest.fixture(scope="session")

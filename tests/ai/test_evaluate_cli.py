@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from medcloud.ai.ynet.config import REPO_ROOT
+from medcloud.core.paths import REPO_ROOT
 
 
 def test_import_is_cheap():

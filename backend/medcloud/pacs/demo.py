@@ -4,19 +4,17 @@ or Orthanc is missing, so that a bare machine still starts."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
-from django.conf import settings
+from medcloud.core.paths import shared_data_dir
 
 DEMO_PATIENT: dict[str, Any] = {"first_name": "Demo", "last_name": "Patient", "sex": "M",
                                 "medical_record_number": "DEMO-0001"}
 
 
 def demo_series_dir() -> Path:
-    data = Path(os.environ.get("MEDCLOUD_DATA_DIR", settings.REPO_ROOT.parent / "shared" / "data"))
-    return data / "dicom" / "mr_brain_sagittal"
+    return shared_data_dir() / "dicom" / "mr_brain_sagittal"
 
 
 def seed_demo_study(owner: Any, reader: Any = None) -> str:

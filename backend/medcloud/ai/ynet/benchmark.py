@@ -10,25 +10,28 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
 import statistics
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
+
+from medcloud.ai.runtime import AIRuntime
 
 
 def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def _images(n: int) -> list[np.ndarray]:
+def _images(n: int, data_dir: Path | None) -> list[np.ndarray]:
     from medcloud.ai.common.manifest import load_image, read_manifest
-    from medcloud.ai.ynet.config import data_root
 
     try:
-        recs = read_manifest(data_root() / "brain_mri_cheng", splits=["val"])[:n]
+        if data_dir is None:
+            raise FileNotFoundError("no data folder")
+        recs = read_manifest(Path(data_dir) / "brain_mri_cheng", splits=["val"])[:n]
         if len(recs) == n:
             return [load_image(r.image_path) for r in recs]
     except FileNotFoundError:
@@ -38,7 +41,12 @@ def _images(n: int) -> list[np.ndarray]:
 
 
 def run_benchmark(
-    slices: int = 24, repeats: int = 5, threads: int = 2, weights: str | None = None, tta: bool = True
+    slices: int = 24,
+    repeats: int = 5,
+    threads: int = 2,
+    weights: str | Path | None = None,
+    tta: bool = True,
+    data_dir: Path | None = None,
 ) -> dict:
     t0 = time.perf_counter()
     import tensorflow as tf
@@ -60,7 +68,7 @@ def run_benchmark(
     model = load_model(weights)
     t_load = time.perf_counter() - t1
     predictor = YNetPredictor(model, tta=tta)
-    series = series_from_images(_images(slices), pixel_spacing=(0.98, 0.98), slice_spacing=5.0, bits=16)
+    series = series_from_images(_images(slices, data_dir), pixel_spacing=(0.98, 0.98), slice_spacing=5.0, bits=16)
 
     t2 = time.perf_counter()
     infer_series(series, predictor)  # warm-up (traces the graph)
@@ -107,17 +115,25 @@ def run_benchmark(
     }
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, runtime: AIRuntime | None = None) -> int:
+    runtime = runtime or AIRuntime.from_environ()
     p = argparse.ArgumentParser("medcloud.ai benchmark --model ynet")
     p.add_argument("--slices", type=int, default=24)
     p.add_argument("--repeats", type=int, default=5)
-    p.add_argument("--threads", type=int, default=int(os.environ.get("MEDCLOUD_AI_THREADS", 2)))
+    p.add_argument("--threads", type=int, default=runtime.threads)
     p.add_argument("--weights", default=None)
     p.add_argument("--no-tta", action="store_true")
     p.add_argument("--model", default="ynet")
     p.add_argument("--data", nargs="*", default=None, help="ignored (accepted for a uniform CLI)")
     args = p.parse_args(argv)
-    r = run_benchmark(args.slices, args.repeats, args.threads, args.weights, tta=not args.no_tta)
+    r = run_benchmark(
+        args.slices,
+        args.repeats,
+        args.threads,
+        args.weights or runtime.weights_for("ynet"),
+        tta=not args.no_tta,
+        data_dir=runtime.data_dir,
+    )
     print(f"model load:            {r['model_load_s']:.3f} s (TensorFlow import {r['tensorflow_import_s']:.2f} s)")
     print(
         f"{r['slices']}-slice series:       {r['series_inference_s']:.3f} s median over {args.repeats} "

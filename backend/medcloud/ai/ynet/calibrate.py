@@ -21,13 +21,19 @@ from pathlib import Path
 
 import numpy as np
 
+from medcloud.ai.runtime import AIRuntime
 from medcloud.ai.ynet.config import MODEL_FILE
 
 THRESHOLDS = (0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55)
 
 
 def calibrate(
-    weights: str | Path | None = None, write: bool = True, size_options=None, decision: str = "classifier"
+    weights: str | Path | None = None,
+    write: bool = True,
+    size_options=None,
+    decision: str = "classifier",
+    *,
+    data_dir: Path,
 ) -> dict:
     from medcloud.ai.common.metrics import PooledOverlap, classification_metrics
     from medcloud.ai.ynet.data import load_split
@@ -40,7 +46,7 @@ def calibrate(
     pred = YNetPredictor.from_file(path, tta=True, metadata={})
     base = pred.image_size
     size_options = size_options or [[base], [base, base + base // 4]]
-    val = load_split("val", NATIVE_SIZE)
+    val = load_split("val", NATIVE_SIZE, data_dir)
     with_mask = [i for i, m in enumerate(val.full_masks) if m.any()]
     tumour = (val.labels >= 0) & (val.labels < 3)
     options = []
@@ -140,6 +146,7 @@ def main(argv: list[str] | None = None) -> int:
         help="slice decision rule written to ynet.json",
     )
     args = p.parse_args(argv)
+    runtime = AIRuntime.from_environ()
     import tensorflow as tf
 
     try:
@@ -147,7 +154,12 @@ def main(argv: list[str] | None = None) -> int:
         tf.config.threading.set_inter_op_parallelism_threads(1)
     except RuntimeError:
         pass
-    out = calibrate(args.weights, write=not args.dry_run, decision=args.decision)
+    out = calibrate(
+        args.weights or runtime.weights_for("ynet"),
+        write=not args.dry_run,
+        decision=args.decision,
+        data_dir=runtime.data_dir,
+    )
     for g in out["postprocessing_val"]["grid"]:
         print(
             f"thr {g['threshold']:.2f} lcc {g['largest_component']!s:5} gate {g['gate_by_class']!s:5} "

@@ -1,14 +1,15 @@
 """Configuration for the Y-Net brain tumour model (no TensorFlow import here).
 
 One place for the class list, the model hyper-parameters, the training
-recipe and the paths (data folder, committed weights).
+recipe and the committed weights. Plain values only: the environment
+(data folder, a replacement weights file) is read by ``medcloud.ai.runtime``
+at the entry points, which pass what they read to the functions.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -18,22 +19,11 @@ NO_TUMOUR = "no_tumor"
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 WEIGHTS_DIR = PACKAGE_DIR / "weights"
-# $MEDCLOUD_YNET_WEIGHTS overrides the committed model file (e.g. a model published to the registry)
-MODEL_FILE = Path(os.environ.get("MEDCLOUD_YNET_WEIGHTS") or WEIGHTS_DIR / "ynet.keras")
+# the committed model file (the entry points use $MEDCLOUD_YNET_WEIGHTS instead when it is set)
+MODEL_FILE = WEIGHTS_DIR / "ynet.keras"
 METADATA_FILE = MODEL_FILE.with_suffix(".json")
 
-# backend/medcloud/ai/ynet/config.py -> repository root is parents[4]
-REPO_ROOT = PACKAGE_DIR.parents[3]
-
-TRAIN_SETS: tuple[str, ...] = ("brain_mri_cheng", "brain_mri_no_tumor")
-
-
-def data_root() -> Path:
-    """The shared data folder: ``$MEDCLOUD_DATA_DIR`` or ``<repo>/../shared/data``."""
-    env = os.environ.get("MEDCLOUD_DATA_DIR")
-    if env:
-        return Path(env).expanduser().resolve()
-    return (REPO_ROOT.parent / "shared" / "data").resolve()
+TRAIN_SETS: tuple[str, ...] = ("brain_mri_cheng", "brain_mri_no_tumor")  # folders of the shared data folder
 
 
 @dataclasses.dataclass

@@ -25,8 +25,11 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 import numpy as np
+
+from medcloud.ai.runtime import AIRuntime
 
 
 def remove_tumour(img01: np.ndarray, mask: np.ndarray, dilate: int = 5, ring: int = 6) -> np.ndarray:
@@ -43,15 +46,14 @@ def remove_tumour(img01: np.ndarray, mask: np.ndarray, dilate: int = 5, ring: in
     return out
 
 
-def run(weights=None, decision: str | None = None) -> dict:
+def run(weights=None, decision: str | None = None, *, data_dir: Path) -> dict:
     from medcloud.ai.common.manifest import read_manifest
     from medcloud.ai.common.metrics import PooledOverlap
-    from medcloud.ai.ynet.config import data_root
     from medcloud.ai.ynet.data import load_arrays
     from medcloud.ai.ynet.predictor import YNetPredictor, upsample_masks
 
     pred = YNetPredictor.from_file(weights, decision=decision)
-    recs = read_manifest(data_root() / "brain_mri_cheng", splits=["val"])
+    recs = read_manifest(Path(data_dir) / "brain_mri_cheng", splits=["val"])
     arr = load_arrays(recs, 256)
     no_idx = pred.class_names.index("no_tumor")
 
@@ -100,18 +102,17 @@ def run(weights=None, decision: str | None = None) -> dict:
             "called_no_tumour": float(np.mean(y_m == no_idx)),
             "mean_p_tumour_after": float(np.mean(1 - probs_m[:, no_idx])),
         },
-        "normal_series": normal_series(pred),
+        "normal_series": normal_series(pred, data_dir),
     }
 
 
-def normal_series(pred) -> dict | None:
+def normal_series(pred, data_dir: Path) -> dict | None:
     """The DICOM inference on the real normal MR series (None when the data folder has no such series)."""
     import pydicom
 
-    from medcloud.ai.ynet.config import data_root
     from medcloud.ai.ynet.inference import infer_series
 
-    folder = data_root() / "dicom" / "mr_brain_sagittal"
+    folder = Path(data_dir) / "dicom" / "mr_brain_sagittal"
     files = sorted(folder.glob("*.dcm"))
     if not files:
         return None
@@ -130,6 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default=None)
     p.add_argument("--decision", choices=("classifier", "classifier_and_mask"), default=None)
     args = p.parse_args(argv)
+    runtime = AIRuntime.from_environ()
     import tensorflow as tf
 
     try:
@@ -137,10 +139,8 @@ def main(argv: list[str] | None = None) -> int:
         tf.config.threading.set_inter_op_parallelism_threads(1)
     except RuntimeError:
         pass
-    r = run(args.weights, args.decision)
+    r = run(args.weights or runtime.weights_for("ynet"), args.decision, data_dir=runtime.data_dir)
     if args.out:
-        from pathlib import Path
-
         Path(args.out).write_text(json.dumps(r, indent=2) + "\n")
     print(json.dumps(r))
     return 0

@@ -22,7 +22,7 @@ import numpy as np
 
 from medcloud.ai.common.manifest import Record, load_image, load_mask, read_manifest
 from medcloud.ai.common.preprocessing import normalize_intensity
-from medcloud.ai.ynet.config import CLASSES, TRAIN_SETS, data_root
+from medcloud.ai.ynet.config import CLASSES, TRAIN_SETS
 
 
 @dataclasses.dataclass
@@ -108,9 +108,10 @@ def load_arrays(
     return ArraySet(images, masks, labels, full_masks, list(records), erased)
 
 
-def load_split(split: str, size: int, limit: int | None = None, data_dir: Path | None = None, with_erased=False):
-    """``split`` of every training set (``TRAIN_SETS``) under the data folder, as arrays at ``size``."""
-    root = data_dir or data_root()
+def load_split(split: str, size: int, data_dir: Path, limit: int | None = None, with_erased=False) -> ArraySet:
+    """``split`` of every training set (``TRAIN_SETS``) under the data folder ``data_dir``, as arrays at
+    ``size`` (``limit``: a seeded random subset)."""
+    root = Path(data_dir)
     records = []
     for name in TRAIN_SETS:
         records += read_manifest(root / name, splits=[split])

@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from medcloud.ai.runtime import AIRuntime
 from medcloud.ai.ynet.config import CLASSES, MODEL_FILE
 from medcloud.ai.ynet.preprocessing import NATIVE_SIZE
 
@@ -250,10 +251,11 @@ def evaluate_dirs(
     return _clean(result)
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, runtime: AIRuntime | None = None) -> int:
+    runtime = runtime or AIRuntime.from_environ()
     p = argparse.ArgumentParser("medcloud.ai evaluate --model ynet")
     p.add_argument("--data", nargs="+", required=True, help="folders holding a manifest.csv")
-    p.add_argument("--weights", default=None, help=f"model file (default {MODEL_FILE})")
+    p.add_argument("--weights", default=None, help=f"model file (default $MEDCLOUD_YNET_WEIGHTS, else {MODEL_FILE})")
     p.add_argument("--no-tta", action="store_true", help="disable horizontal-flip test-time augmentation")
     p.add_argument(
         "--decision",
@@ -279,7 +281,8 @@ def main(argv: list[str] | None = None) -> int:
         if not (Path(d) / "manifest.csv").is_file():
             print(f"[evaluate] error: {d} has no manifest.csv", file=sys.stderr)
             return 2
-    res = evaluate_dirs(args.data, args.weights, tta=not args.no_tta, sizes=args.sizes, decision=args.decision)
+    weights = args.weights or runtime.weights_for("ynet")
+    res = evaluate_dirs(args.data, weights, tta=not args.no_tta, sizes=args.sizes, decision=args.decision)
     line = json.dumps(res, sort_keys=False)
     if args.out:
         Path(args.out).write_text(json.dumps(res, indent=2) + "\n")

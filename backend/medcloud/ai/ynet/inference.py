@@ -28,12 +28,14 @@ _PREDICTOR = None
 
 
 def get_predictor():
-    """A process-wide predictor with the committed weights (loaded once per worker)."""
+    """A process-wide predictor (loaded once per worker) with the committed weights, or with the file
+    that ``$MEDCLOUD_YNET_WEIGHTS`` names (read here, when the worker first needs the model)."""
     global _PREDICTOR
     if _PREDICTOR is None:
+        from medcloud.ai.runtime import AIRuntime
         from medcloud.ai.ynet.predictor import YNetPredictor
 
-        _PREDICTOR = YNetPredictor.from_file()
+        _PREDICTOR = YNetPredictor.from_file(AIRuntime.from_environ().weights_for("ynet"))
     return _PREDICTOR
 
 

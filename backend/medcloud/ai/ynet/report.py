@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from medcloud.ai.runtime import AIRuntime
+
 
 def plot_history(history: list[dict], out: Path) -> Path:
     import matplotlib
@@ -83,7 +85,7 @@ def plot_confusion(ev: dict, out: Path, name: str = "ynet-confusion-val.png", ti
     return path
 
 
-def plot_examples(out: Path, n: int = 8, weights: str | None = None) -> Path:
+def plot_examples(out: Path, n: int = 8, weights: str | Path | None = None, *, data_dir: Path) -> Path:
     """A few validation slices with the true (green) and predicted (red) tumour borders."""
     import matplotlib
 
@@ -91,12 +93,11 @@ def plot_examples(out: Path, n: int = 8, weights: str | None = None) -> Path:
     import matplotlib.pyplot as plt
 
     from medcloud.ai.common.manifest import load_image, load_mask, read_manifest
-    from medcloud.ai.ynet.config import data_root
     from medcloud.ai.ynet.predictor import YNetPredictor
 
-    recs = read_manifest(data_root() / "brain_mri_cheng", splits=["val"])
+    recs = read_manifest(Path(data_dir) / "brain_mri_cheng", splits=["val"])
     recs = [recs[i] for i in np.linspace(0, len(recs) - 1, n - 2).astype(int)]
-    recs += read_manifest(data_root() / "brain_mri_no_tumor", splits=["val"])[:2]
+    recs += read_manifest(Path(data_dir) / "brain_mri_no_tumor", splits=["val"])[:2]
     pred = YNetPredictor.from_file(weights)
     imgs = [load_image(r.image_path) for r in recs]
     probs, masks = pred.predict_slices(imgs)
@@ -130,7 +131,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.eval:
         print(plot_confusion(json.loads(args.eval.read_text()), args.out))
     if args.examples:
-        print(plot_examples(args.out))
+        runtime = AIRuntime.from_environ()
+        print(plot_examples(args.out, weights=runtime.weights_for("ynet"), data_dir=runtime.data_dir))
     return 0
 
 

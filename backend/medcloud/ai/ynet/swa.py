@@ -23,6 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
+from medcloud.ai.runtime import AIRuntime
+
 
 def average_weights(models) -> list[np.ndarray]:
     ws = [m.get_weights() for m in models]
@@ -73,6 +75,8 @@ def select(
     ks: Sequence[int] = (1, 4, 8),
     recal: bool = True,
     also_plain: bool = False,
+    *,
+    data_dir: Path,
 ) -> dict:
     from medcloud.ai.ynet.data import load_split
     from medcloud.ai.ynet.evaluate import evaluate_arrays, selection_score
@@ -83,8 +87,8 @@ def select(
     ckpts = sorted(Path(c) for c in ckpts)
     models = [load_model(c) for c in ckpts]
     size = int(models[0].input_shape[1])
-    train = load_split("train", size)
-    val = load_split("val", size)
+    train = load_split("train", size, data_dir)
+    val = load_split("val", size, data_dir)
     clean = train.images[..., None]
     candidates = []
     base = load_model(ckpts[-1])
@@ -126,6 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-recal", action="store_true")
     p.add_argument("--also-plain", action="store_true", help="also score the candidates without BN recalibration")
     args = p.parse_args(argv)
+    runtime = AIRuntime.from_environ()
     import tensorflow as tf
 
     try:
@@ -133,7 +138,9 @@ def main(argv: list[str] | None = None) -> int:
         tf.config.threading.set_inter_op_parallelism_threads(1)
     except RuntimeError:
         pass
-    r = select(args.ckpts, args.out, args.ks, recal=not args.no_recal, also_plain=args.also_plain)
+    r = select(
+        args.ckpts, args.out, args.ks, recal=not args.no_recal, also_plain=args.also_plain, data_dir=runtime.data_dir
+    )
     Path(args.out).with_suffix(".swa.json").write_text(json.dumps(r, indent=2) + "\n")
     print(json.dumps(r["chosen"]))
     return 0

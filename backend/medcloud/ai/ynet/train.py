@@ -10,14 +10,15 @@ Deterministic given ``--seed`` (seeded sample order, stateless augmentation,
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from medcloud.ai.ynet.config import CLASSES, MODEL_FILE, REPO_ROOT, TrainConfig
+from medcloud.ai.runtime import AIRuntime
+from medcloud.ai.ynet.config import CLASSES, MODEL_FILE, TrainConfig
+from medcloud.core.paths import REPO_ROOT
 
 
 def configure_tensorflow(seed: int, threads: int = 2, deterministic: bool = True) -> None:
@@ -35,8 +36,15 @@ def configure_tensorflow(seed: int, threads: int = 2, deterministic: bool = True
 
 
 def train(
-    cfg: TrainConfig, out_dir: Path | None = None, export_path: Path | None = MODEL_FILE, verbose: int = 2
+    cfg: TrainConfig,
+    out_dir: Path | None = None,
+    export_path: Path | None = MODEL_FILE,
+    verbose: int = 2,
+    *,
+    data_dir: Path,
 ) -> dict[str, Any]:
+    """Train on the ``train`` split of ``TRAIN_SETS`` under ``data_dir``, select the epoch on ``val``;
+    with ``export_path``, then ``finish`` (SWA/BN check, export, calibration)."""
     t_start = time.time()
     configure_tensorflow(cfg.seed)
     import keras
@@ -51,8 +59,8 @@ def train(
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "config.json").write_text(cfg.to_json())
 
-    train_arr = load_split("train", cfg.image_size, cfg.limit_train, with_erased=cfg.erase_prob > 0)
-    val_arr = load_split("val", cfg.image_size, cfg.limit_val)
+    train_arr = load_split("train", cfg.image_size, data_dir, cfg.limit_train, with_erased=cfg.erase_prob > 0)
+    val_arr = load_split("val", cfg.image_size, data_dir, cfg.limit_val)
     counts = np.bincount(train_arr.labels, minlength=len(CLASSES))
     if cfg.erase_prob > 0 and train_arr.erased is not None:  # class weights for the classes as they are drawn
         swapped = (
@@ -176,12 +184,18 @@ def train(
 
     result = {"best_epoch": best["epoch"], "best_val": best["metrics"], "wall_min": wall / 60, "history": history}
     if export_path is not None:
-        finish(cfg, out_dir, export_path, history, wall)
+        finish(cfg, out_dir, export_path, history, wall, data_dir=data_dir)
     return result
 
 
 def finish(
-    cfg: TrainConfig, out_dir: Path, export_path: Path, history: list[dict[str, Any]], wall_s: float | None = None
+    cfg: TrainConfig,
+    out_dir: Path,
+    export_path: Path,
+    history: list[dict[str, Any]],
+    wall_s: float | None = None,
+    *,
+    data_dir: Path,
 ) -> Path:
     """After the epochs: SWA over the last epochs + BN recalibration (chosen on val when better than
     the best single epoch), float32 export with metadata, the training history beside it, and the
@@ -201,7 +215,7 @@ def finish(
 
         ckpts = sorted(out_dir.glob("epoch-*.keras"))[-cfg.swa_last :]
         if ckpts:
-            swa = select(ckpts, out_dir / "swa.keras")
+            swa = select(ckpts, out_dir / "swa.keras", data_dir=data_dir)
             (out_dir / "swa.json").write_text(json.dumps(swa, indent=2) + "\n")
             print(f"[ynet] SWA/BN-recalibration candidates: {json.dumps(swa['candidates'])}", flush=True)
             if swa["chosen"]["score"] > best_row["val_score"]:
@@ -230,7 +244,7 @@ def finish(
     )
     from medcloud.ai.ynet.calibrate import calibrate
 
-    post = calibrate(export_path)
+    post = calibrate(export_path, data_dir=data_dir)
     print(
         f"[ynet] val-tuned post-processing: {json.dumps(post['postprocessing'])} "
         f"dice {post['postprocessing_val']['dice']:.4f}",
@@ -239,8 +253,10 @@ def finish(
     return Path(export_path)
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, runtime: AIRuntime | None = None) -> int:
     import argparse
+
+    runtime = runtime or AIRuntime.from_environ()
 
     p = argparse.ArgumentParser("medcloud.ai train --model ynet")
     defaults = TrainConfig()
@@ -252,23 +268,24 @@ def main(argv: list[str] | None = None) -> int:
         else:
             p.add_argument(f"--{name.replace('_', '-')}", type=type(val), default=val)
     p.add_argument("--out-dir", type=Path, default=None)
-    p.add_argument("--export", type=Path, default=MODEL_FILE, help="where to write the best model")
+    p.add_argument(
+        "--export", type=Path, default=runtime.weights_for("ynet", MODEL_FILE), help="where to write the best model"
+    )
     p.add_argument("--no-export", action="store_true")
     p.add_argument("--model", default="ynet")
-    p.add_argument("--data", nargs="*", default=None)
+    p.add_argument("--data", nargs="*", default=None, help="the data folder holding TRAIN_SETS (default: shared)")
     p.add_argument("--finish-only", action="store_true", help="only the post-training steps on --out-dir")
     args = p.parse_args(argv)
-    if args.data:
-        os.environ["MEDCLOUD_DATA_DIR"] = str(Path(args.data[0]).resolve())
+    data_dir = Path(args.data[0]).resolve() if args.data else runtime.data_dir
     cfg = TrainConfig(**{k: getattr(args, k) for k in defaults.to_dict()})
     if args.finish_only:
         out_dir = Path(args.out_dir or (REPO_ROOT / ".var" / "ynet-run"))
         saved = TrainConfig.from_dict(json.loads((out_dir / "config.json").read_text()))
         saved.swa_last = cfg.swa_last
         configure_tensorflow(saved.seed)
-        finish(saved, out_dir, args.export, json.loads((out_dir / "history.json").read_text()))
+        finish(saved, out_dir, args.export, json.loads((out_dir / "history.json").read_text()), data_dir=data_dir)
         return 0
-    train(cfg, args.out_dir, None if args.no_export else args.export)
+    train(cfg, args.out_dir, None if args.no_export else args.export, data_dir=data_dir)
     return 0
 
 
