@@ -1,5 +1,7 @@
-"""Command line: ``python -m medcloud.ai {train,evaluate,benchmark} --model ynet [--data DIR ...]``.
+"""Command line: ``python -m medcloud.ai {train,evaluate,benchmark} --model NAME [--data DIR ...]``.
 
+The model is looked up in ``medcloud.ai.registry``; the environment is read here, once
+(``AIRuntime.from_environ``), and handed to the model's entry point with the remaining arguments.
 TensorFlow is imported only by the sub-command that needs it.
 """
 
@@ -9,23 +11,24 @@ import argparse
 import os
 import sys
 
-MODELS = ("ynet",)
+from medcloud.ai import registry
+from medcloud.ai.runtime import AIRuntime
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     p = argparse.ArgumentParser(prog="python -m medcloud.ai", add_help=True)
-    p.add_argument("command", choices=("train", "evaluate", "benchmark"))
-    p.add_argument("--model", default="ynet", choices=MODELS)
+    p.add_argument("command", choices=registry.COMMANDS)
+    p.add_argument("--model", default="ynet", help=f"one of: {', '.join(registry.names())}")
     args, rest = p.parse_known_args(argv)
+    try:
+        spec = registry.get(args.model)
+    except registry.UnknownModelError as e:
+        p.error(str(e))
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    if args.command == "train":
-        from medcloud.ai.ynet.train import main as run
-    elif args.command == "evaluate":
-        from medcloud.ai.ynet.evaluate import main as run
-    else:
-        from medcloud.ai.ynet.benchmark import main as run
-    return int(run(rest) or 0)
+    runtime = AIRuntime.from_environ()
+    run = spec.entry_point(args.command)
+    return int(run(rest, runtime) or 0)
 
 
 if __name__ == "__main__":
