@@ -128,7 +128,7 @@ def seg_frame_sources(seg: Dataset) -> list[str]:
     return out
 
 
-def orientation_letter(v: Sequence[float]) -> str:
+def orientation_letter(v: Sequence[float] | np.ndarray) -> str:
     """Dominant patient direction (L/R, P/A, H/F; LPS) of an image axis (highdicom takes one letter)."""
     vv = np.asarray(v, dtype=float)
     axis = int(np.argmax(np.abs(vv)))
@@ -153,7 +153,7 @@ def build_heatmap_series(
     from medcloud.ai.common.gradcam import overlay_rgb
 
     uid = generate_uid()
-    out = []
+    out: list[Dataset] = []
     for i, (ds, geom, heat, img) in enumerate(zip(sources, geometries, heatmaps, images01, strict=False)):
         sc = hd.sc.SCImage.from_ref_dataset(
             ref_dataset=ds,
@@ -166,7 +166,7 @@ def build_heatmap_series(
             sop_instance_uid=generate_uid(),
             instance_number=i + 1,
             manufacturer=manufacturer,
-            pixel_spacing=(geom.row_spacing, geom.col_spacing),
+            pixel_spacing=(geom.row_spacing, geom.col_spacing),  # type: ignore[arg-type]  # highdicom hints ints
             patient_orientation=(orientation_letter(geom.row_cosine), orientation_letter(geom.col_cosine)),
             series_description=series_descriptions[i],
         )

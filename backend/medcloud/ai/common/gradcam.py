@@ -14,6 +14,8 @@ as the Y-Net's ``{"class", "mask"}``) or its first output.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 
@@ -34,7 +36,7 @@ class GradCAM:
                 model.output[output] if isinstance(model.output, dict) else model.output[0],
             ],
         )
-        self._fn = None
+        self._fn: Any = None
 
     def _compute(self, x, class_index):
         import tensorflow as tf

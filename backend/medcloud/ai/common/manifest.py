@@ -64,5 +64,5 @@ def load_mask(rec: Record, shape: tuple[int, int]) -> np.ndarray:
     with Image.open(rec.mask_path) as im:
         m = np.asarray(im.convert("L"), dtype=np.uint8)
     if m.shape != shape:
-        m = np.asarray(Image.fromarray(m).resize(shape[::-1], Image.NEAREST))
+        m = np.asarray(Image.fromarray(m).resize(shape[::-1], Image.Resampling.NEAREST))
     return (m > 127).astype(np.uint8)
