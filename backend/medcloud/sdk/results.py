@@ -123,7 +123,7 @@ def _check_label(name: Any, kind: str, what: str, declared: dict[str, set[str]] 
     if declared is not None and name not in declared[kind]:
         allowed = sorted(declared[kind])
         raise ResultError(
-            f"{what}: label {name!r} is not declared by any {'/'.join(t.value for t in _KIND_TYPES.get(kind, []))}"
+            f"{what}: label {name!r} is not declared by any {'/'.join(sorted(t.value for t in _KIND_TYPES.get(kind, [])))}"
             f" task of the package (declared: {allowed or 'none'})"
             if kind != "any"
             else f"{what}: label {name!r} is not declared by any task of the package (declared: {allowed or 'none'})"
