@@ -55,12 +55,24 @@ def main() -> None:
         for i in range(5):
             out = tmp_path / f"bare{i}"
             out.mkdir()
-            cfg = {"package": str(pkg), "series": str(one), "out": str(out), "scratch": str(out / "scratch"),
-                   "cpu_seconds": 60, "memory_bytes": 4 << 30, "max_processes": 4096, "max_file_bytes": 1 << 30,
-                   "max_open_files": 256, "drop_uid": None}
+            cfg = {
+                "package": str(pkg),
+                "series": str(one),
+                "out": str(out),
+                "scratch": str(out / "scratch"),
+                "cpu_seconds": 60,
+                "memory_bytes": 4 << 30,
+                "max_processes": 4096,
+                "max_file_bytes": 1 << 30,
+                "max_open_files": 256,
+                "drop_uid": None,
+            }
             t0 = time.monotonic()
-            subprocess.run([sys.executable, "-s", "-B", "-m", "medcloud.sdk._child", json.dumps(cfg)], check=True,
-                           env={**os.environ, "PYTHONPATH": str(ROOT / "backend")})
+            subprocess.run(  # noqa: S603
+                [sys.executable, "-s", "-B", "-m", "medcloud.sdk._child", json.dumps(cfg)],
+                check=True,
+                env={**os.environ, "PYTHONPATH": str(ROOT / "backend")},
+            )
             bare.append(time.monotonic() - t0)
         # bwrap itself: the same sandbox running a bare interpreter (python -c pass), against python -c pass
         cmd = build_command(pkg, one, tmp_path / "out0", SandboxLimits())
@@ -69,16 +81,21 @@ def main() -> None:
         wrapped, plain = [], []
         for _ in range(5):
             t0 = time.monotonic()
-            subprocess.run(cmd, check=True)
+            subprocess.run(cmd, check=True)  # noqa: S603
             wrapped.append(time.monotonic() - t0)
             t0 = time.monotonic()
             subprocess.run([sys.executable, "-s", "-c", "pass"], check=True)
             plain.append(time.monotonic() - t0)
     s, b = statistics.median(sandboxed), statistics.median(bare)
     w, p = statistics.median(wrapped), statistics.median(plain)
-    print(f"bwrap + python -c pass: median {w * 1000:.0f} ms; python -c pass alone: {p * 1000:.0f} ms"
-          f" -> bwrap and its mounts: {(w - p) * 1000:.0f} ms")
-    print(f"sandboxed empty model, 1 slice: median {s * 1000:.0f} ms (runs: {', '.join(f'{x * 1000:.0f}' for x in sandboxed)})")
+    print(
+        f"bwrap + python -c pass: median {w * 1000:.0f} ms; python -c pass alone: {p * 1000:.0f} ms"
+        f" -> bwrap and its mounts: {(w - p) * 1000:.0f} ms"
+    )
+    print(
+        f"sandboxed empty model, 1 slice: median {s * 1000:.0f} ms"
+        f" (runs: {', '.join(f'{x * 1000:.0f}' for x in sandboxed)})"
+    )
     print(f"same child without the sandbox: median {b * 1000:.0f} ms (python start + SDK imports: numpy, pydicom)")
     print(f"sandbox start-up cost (bwrap, namespaces, limits, privilege drop): {(s - b) * 1000:.0f} ms")
 

@@ -56,12 +56,20 @@ def template_dir() -> Path:
     return TEMPLATE
 
 
-def write_package(root: Path, main: str = DEFAULT_MAIN, toml: str | None = None, files: dict[str, bytes | str] | None = None,
-                  tasks: str = '["Seg"]', requirements: str = "[]") -> Path:
+def write_package(
+    root: Path,
+    main: str = DEFAULT_MAIN,
+    toml: str | None = None,
+    files: dict[str, bytes | str] | None = None,
+    tasks: str = '["Seg"]',
+    requirements: str = "[]",
+) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     (root / "main.py").write_text(textwrap.dedent(main))
     if toml is None:
-        toml = f'sdk_version = "1"\nname = "test-model"\nversion = "0.1"\ntasks = {tasks}\nrequirements = {requirements}\n'
+        toml = (
+            f'sdk_version = "1"\nname = "test-model"\nversion = "0.1"\ntasks = {tasks}\nrequirements = {requirements}\n'
+        )
     (root / "model.toml").write_text(toml)
     for name, data in (files or {}).items():
         p = root / name

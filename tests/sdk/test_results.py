@@ -9,7 +9,18 @@ import math
 import numpy as np
 import pytest
 
-from medcloud.sdk import Box, HeatMap, InferType, Label, Mask, Measurement, ResultError, ResultLimits, Results, validate_results
+from medcloud.sdk import (
+    Box,
+    HeatMap,
+    InferType,
+    Label,
+    Mask,
+    Measurement,
+    ResultError,
+    ResultLimits,
+    Results,
+    validate_results,
+)
 from medcloud.sdk.results import load_results, save_results
 
 
@@ -52,7 +63,10 @@ def test_valid_results_pass():
 
 
 def test_mask_of_wrong_shape_is_refused():
-    refused(r"shape \(4, 8, 7\) does not match the series shape \(4, 8, 8\)", masks=[Mask(np.zeros((4, 8, 7), np.uint8), ["tumour"])])
+    refused(
+        r"shape \(4, 8, 7\) does not match the series shape \(4, 8, 8\)",
+        masks=[Mask(np.zeros((4, 8, 7), np.uint8), ["tumour"])],
+    )
 
 
 def test_mask_of_wrong_dtype_is_refused():
@@ -66,7 +80,9 @@ def test_mask_values_beyond_labels_are_refused():
 
 
 def test_undeclared_labels_are_refused():
-    refused("label 'liver' is not declared by any segmentation task", masks=[Mask(np.zeros((4, 8, 8), np.uint8), ["liver"])])
+    refused(
+        "label 'liver' is not declared by any segmentation task", masks=[Mask(np.zeros((4, 8, 8), np.uint8), ["liver"])]
+    )
     refused("label 'tumour' is not declared by any classification task", labels=[Label("tumour", 0.5)])
     refused("not declared by any detection/localisation task", boxes=[Box("glioma", 0.5, 0, 1, 0, 1, 0, 1)])
 

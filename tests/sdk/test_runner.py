@@ -24,7 +24,9 @@ needs_bwrap = pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewr
 
 def cli(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(BACKEND)}
-    return subprocess.run([sys.executable, "-m", "medcloud.sdk", *args], capture_output=True, text=True, env=env, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "medcloud.sdk", *args], capture_output=True, text=True, env=env, timeout=timeout
+    )
 
 
 def check_outputs(out: Path, series_dir: Path, template_dir: Path, ran_by: str, sha: str | None = None) -> None:
@@ -94,7 +96,9 @@ def test_cli_check(template_dir, make_package):
 @pytest.mark.slow
 def test_cli_run_full_mr_series_sandboxed(template_dir, mr_full, tmp_path):
     out = tmp_path / "out"
-    res = cli("run", str(template_dir), "--series", str(mr_full), "--out", str(out), "--sandbox", "--ran-by", "cli-user")
+    res = cli(
+        "run", str(template_dir), "--series", str(mr_full), "--out", str(out), "--sandbox", "--ran-by", "cli-user"
+    )
     assert res.returncode == 0, res.stdout + res.stderr
     assert "[100.0%] done" in res.stderr, "progress is printed"
     check_outputs(out, mr_full, template_dir, "cli-user")

@@ -14,7 +14,9 @@ from medcloud.sdk.sandbox import SandboxLimits, run_sandboxed
 from medcloud.sdk.validate import package_sha256, validate_package
 from tests.sdk.conftest import sandbox_processes
 
-pytestmark = pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap is not installed (apt-get install bubblewrap)")
+pytestmark = pytest.mark.skipif(
+    shutil.which("bwrap") is None, reason="bubblewrap is not installed (apt-get install bubblewrap)"
+)
 
 FAST = SandboxLimits(cpu_seconds=20, wall_seconds=60, memory_bytes=2 << 30, max_processes=16)
 
@@ -22,8 +24,10 @@ FAST = SandboxLimits(cpu_seconds=20, wall_seconds=60, memory_bytes=2 << 30, max_
 def attack(body: str, labels: str = '("thing",)') -> str:
     """A package whose run() executes ``body`` (which fills the dict ``found``) and returns it as the summary."""
     return (
-        "import os\nimport socket\nimport time\n\nfrom medcloud.sdk import Application, InferTask, InferType, Results\n\n\n"
-        f"class Seg(InferTask):\n    type = InferType.SEGMENTATION\n    labels = {labels}\n    modalities = ('MR',)\n\n\n"
+        "import os\nimport socket\nimport time\n\n"
+        "from medcloud.sdk import Application, InferTask, InferType, Results\n\n\n"
+        f"class Seg(InferTask):\n    type = InferType.SEGMENTATION\n"
+        f"    labels = {labels}\n    modalities = ('MR',)\n\n\n"
         "class App(Application):\n    tasks = [Seg]\n\n    def run(self, series, context):\n        found = {}\n"
         + textwrap.indent(textwrap.dedent(body), " " * 8)
         + "\n        return Results(summary=found)\n"
@@ -53,12 +57,32 @@ def test_template_runs_sandboxed(template_dir, mr_small, tmp_path):
 def test_environment_is_clean(make_package, mr_small, tmp_path, monkeypatch):
     monkeypatch.setenv("MEDCLOUD_KEK", "c2VjcmV0LWtleS1lbmNyeXB0aW9uLWtleQ==")
     monkeypatch.setenv("DATABASE_URL", "postgres://medcloud:secret@127.0.0.1:55432/medcloud")
-    res, _ = run(make_package, mr_small, tmp_path, "found['env'] = dict(os.environ)\nfound['cwd'] = os.getcwd()\nfound['uid'] = os.getuid()")
+    res, _ = run(
+        make_package,
+        mr_small,
+        tmp_path,
+        "found['env'] = dict(os.environ)\nfound['cwd'] = os.getcwd()\nfound['uid'] = os.getuid()",
+    )
     assert res.ok, res.reason
     env = res.results.summary["env"]
-    assert "MEDCLOUD_KEK" not in env and "DATABASE_URL" not in env, f"platform secrets leaked into the sandbox: {sorted(env)}"
-    allowed = {"PATH", "HOME", "LANG", "PYTHONPATH", "PYTHONDONTWRITEBYTECODE", "PYTHONNOUSERSITE", "MPLCONFIGDIR",
-               "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "LD_LIBRARY_PATH", "LC_CTYPE", "PWD"}
+    assert "MEDCLOUD_KEK" not in env and "DATABASE_URL" not in env, (
+        f"platform secrets leaked into the sandbox: {sorted(env)}"
+    )
+    allowed = {
+        "PATH",
+        "HOME",
+        "LANG",
+        "PYTHONPATH",
+        "PYTHONDONTWRITEBYTECODE",
+        "PYTHONNOUSERSITE",
+        "MPLCONFIGDIR",
+        "OMP_NUM_THREADS",
+        "OPENBLAS_NUM_THREADS",
+        "MKL_NUM_THREADS",
+        "LD_LIBRARY_PATH",
+        "LC_CTYPE",
+        "PWD",
+    }
     assert set(env) <= allowed, f"unexpected variables in the sandbox: {set(env) - allowed}"
     if os.geteuid() == 0:
         assert res.results.summary["uid"] != 0, "the model must not run as root"
@@ -78,11 +102,36 @@ def test_files_outside_are_invisible(make_package, mr_small, tmp_path):
     res, _ = run(make_package, mr_small, tmp_path, body)
     assert res.ok, res.reason
     s = res.results.summary
-    for p in ["/work/main/.env", "/work", "/etc/shadow", "/etc/passwd", "/root", "/home", "/var", "/run",
-              "/work/wt-sdk/backend/medcloud/settings", "/opt/medcloud-sdk/medcloud/settings"]:
+    for p in [
+        "/work/main/.env",
+        "/work",
+        "/etc/shadow",
+        "/etc/passwd",
+        "/root",
+        "/home",
+        "/var",
+        "/run",
+        "/work/wt-sdk/backend/medcloud/settings",
+        "/opt/medcloud-sdk/medcloud/settings",
+    ]:
         assert s[p].startswith("denied"), f"{p} is visible in the sandbox: {s[p]}"
-    assert set(s["root"]) <= {"bin", "dev", "etc", "lib", "lib32", "lib64", "libx32", "model", "opt", "out", "proc",
-                              "sbin", "series", "tmp", "usr"}, f"unexpected top-level folders: {s['root']}"
+    assert set(s["root"]) <= {
+        "bin",
+        "dev",
+        "etc",
+        "lib",
+        "lib32",
+        "lib64",
+        "libx32",
+        "model",
+        "opt",
+        "out",
+        "proc",
+        "sbin",
+        "series",
+        "tmp",
+        "usr",
+    }, f"unexpected top-level folders: {s['root']}"
     assert set(s["opt"]) <= {"python", "venv", "medcloud-sdk"}
     # the series itself is read by the SDK before the drop to the sandbox uid and given to run() in memory
 
@@ -115,7 +164,9 @@ def test_no_network(make_package, mr_small, tmp_path, target):
 def test_endless_loop_hits_cpu_limit(make_package, mr_small, tmp_path):
     limits = dataclasses.replace(FAST, cpu_seconds=3, wall_seconds=60)
     res, _ = run(make_package, mr_small, tmp_path, "while True:\n    pass", limits)
-    assert not res.ok and "CPU-time limit of 3 s" in res.reason, f"an endless loop was not stopped by CPU time: {res.reason}"
+    assert not res.ok and "CPU-time limit of 3 s" in res.reason, (
+        f"an endless loop was not stopped by CPU time: {res.reason}"
+    )
     assert res.duration_s < 30
 
 
@@ -192,7 +243,11 @@ def test_wrong_mask_shape_is_refused(make_package, mr_small, tmp_path):
         requirements='["numpy"]',
     )
     res = run_sandboxed(pkg, mr_small, tmp_path / "out", FAST)
-    assert not res.ok and "invalid results" in res.reason and "does not match the series shape (12, 256, 256)" in res.reason, res.reason
+    assert (
+        not res.ok
+        and "invalid results" in res.reason
+        and "does not match the series shape (12, 256, 256)" in res.reason
+    ), res.reason
 
 
 def test_nan_confidence_is_refused(make_package, mr_small, tmp_path):
@@ -208,7 +263,7 @@ def test_nan_confidence_is_refused(make_package, mr_small, tmp_path):
 
 
 def test_symlink_planted_in_out_is_not_followed(make_package, mr_small, tmp_path):
-    body = "os.symlink('/etc/shadow', '/out/mask_0.npy')\nos.remove('/out/progress.jsonl') if os.path.exists('/out/progress.jsonl') else None"
+    body = "os.symlink('/etc/shadow', '/out/mask_0.npy')"
     pkg = make_package(attack(body))
     out = tmp_path / "out"
     res = run_sandboxed(pkg, mr_small, out, FAST)

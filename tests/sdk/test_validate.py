@@ -132,7 +132,9 @@ def test_run_with_wrong_signature_is_refused(make_package):
 def test_async_or_static_run_is_refused(make_package):
     main = DEFAULT_MAIN.replace("def run(self, series, context):", "async def run(self, series, context):")
     _find(validate_package(make_package(main)), "main.py", "not async")
-    main = DEFAULT_MAIN.replace("    def run(self, series, context):", "    @staticmethod\n    def run(self, series, context):")
+    main = DEFAULT_MAIN.replace(
+        "    def run(self, series, context):", "    @staticmethod\n    def run(self, series, context):"
+    )
     _find(validate_package(make_package(main)), "main.py", "instance method")
 
 

@@ -56,8 +56,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[{percent:5.1f}%] {message}", file=sys.stderr)
 
     try:
-        doc = run_package(args.package, args.series, args.out, sandbox=args.sandbox, limits=limits,
-                          ran_by=args.ran_by, on_progress=progress)
+        doc = run_package(
+            args.package,
+            args.series,
+            args.out,
+            sandbox=args.sandbox,
+            limits=limits,
+            ran_by=args.ran_by,
+            on_progress=progress,
+        )
     except PackageError as exc:
         for p in exc.problems:
             print(p)
@@ -72,7 +79,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"refused: {exc}", file=sys.stderr)
         return 2
     files = [f for v in doc["dicom"].values() for f in v]
-    print(f"wrote {args.out}/results.json and {len(files)} DICOM file(s): {', '.join(files[:5])}{' ...' if len(files) > 5 else ''}")
+    print(
+        f"wrote {args.out}/results.json and {len(files)} DICOM file(s):"
+        f" {', '.join(files[:5])}{' ...' if len(files) > 5 else ''}"
+    )
     return 0
 
 

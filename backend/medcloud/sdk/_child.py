@@ -81,7 +81,9 @@ def main(argv: list[str] | None = None) -> int:
     apply_limits(cfg)
 
     def on_xcpu(signum, frame):  # noqa: ARG001
-        _write_json(out / "error.json", {"type": "CPUTimeLimit", "message": f"CPU-time limit of {cfg['cpu_seconds']} s reached"})
+        _write_json(
+            out / "error.json", {"type": "CPUTimeLimit", "message": f"CPU-time limit of {cfg['cpu_seconds']} s reached"}
+        )
         os._exit(EXIT_CPU)
 
     signal.signal(signal.SIGXCPU, on_xcpu)
@@ -127,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
                     "traceback": "".join(traceback.format_exception(exc))[-20000:],
                 },
             )
-        except BaseException:  # noqa: BLE001 - e.g. the file-size limit: the exit code still says it failed
+        except BaseException:  # noqa: BLE001, S110 - e.g. the file-size limit: the exit code still says it failed
             pass
         return EXIT_MODEL_ERROR
 

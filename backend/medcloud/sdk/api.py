@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from medcloud.sdk.series import Series
 
 
-class InferType(str, enum.Enum):
+class InferType(enum.StrEnum):
     """What a task produces."""
 
     SEGMENTATION = "segmentation"  # a Mask (uint8 label volume)

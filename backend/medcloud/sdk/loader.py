@@ -36,7 +36,9 @@ def find_application(module: ModuleType) -> type[Application]:
     apps = [
         obj
         for obj in vars(module).values()
-        if isinstance(obj, type) and issubclass(obj, Application) and obj is not Application
+        if isinstance(obj, type)
+        and issubclass(obj, Application)
+        and obj is not Application
         and obj.__module__ == module.__name__
     ]
     if len(apps) != 1:

@@ -1,11 +1,11 @@
 """``model.toml``: what a package says about itself.
 
-    sdk_version = "1"
-    name = "threshold-template"
-    version = "1.0.0"
-    description = "..."          # optional
-    tasks = ["Foreground", "Brightness"]   # the InferTask classes of main.py
-    requirements = ["numpy"]     # Python distributions it imports; must already be installed on the platform
+sdk_version = "1"
+name = "threshold-template"
+version = "1.0.0"
+description = "..."          # optional
+tasks = ["Foreground", "Brightness"]   # the InferTask classes of main.py
+requirements = ["numpy"]     # Python distributions it imports; must already be installed on the platform
 """
 
 from __future__ import annotations
@@ -22,8 +22,23 @@ _VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.+_-]{0,31}$")
 _DIST = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$")
 # installed on the platform, but the platform's own business: a model has no reason to import them
 DENIED_REQUIREMENTS = frozenset(
-    {"medcloud", "django", "djangorestframework", "celery", "kombu", "redis", "psycopg2", "psycopg2-binary", "pip",
-     "setuptools", "djoser", "cryptography", "httpx", "requests", "urllib3"}
+    {
+        "medcloud",
+        "django",
+        "djangorestframework",
+        "celery",
+        "kombu",
+        "redis",
+        "psycopg2",
+        "psycopg2-binary",
+        "pip",
+        "setuptools",
+        "djoser",
+        "cryptography",
+        "httpx",
+        "requests",
+        "urllib3",
+    }
 )
 
 
@@ -70,13 +85,20 @@ def parse_manifest(text: str) -> tuple[Manifest | None, list[tuple[int, str]]]:
                 problems.append((0, f"{key!r} is missing"))
             return ""
         if not isinstance(value, str) or (pattern is not None and not pattern.match(value)):
-            problems.append((_line_of(text, key), f"{key!r} must be a string matching {pattern.pattern if pattern else 'text'}"))
+            problems.append(
+                (_line_of(text, key), f"{key!r} must be a string matching {pattern.pattern if pattern else 'text'}")
+            )
             return ""
         return value
 
     sdk_version = get_str("sdk_version", None)
     if sdk_version and sdk_version not in SUPPORTED_SDK_VERSIONS:
-        problems.append((_line_of(text, "sdk_version"), f"sdk_version {sdk_version!r} is not supported (supported: {', '.join(SUPPORTED_SDK_VERSIONS)})"))
+        problems.append(
+            (
+                _line_of(text, "sdk_version"),
+                f"sdk_version {sdk_version!r} is not supported (supported: {', '.join(SUPPORTED_SDK_VERSIONS)})",
+            )
+        )
     name = get_str("name", _NAME)
     version = get_str("version", _VERSION)
     description = get_str("description", None, required=False)

@@ -37,8 +37,15 @@ from medcloud.sdk.series import Series
 MANUFACTURER = "MedCloud"
 SCHEME = "99MEDCLOUD"
 _TYPE2_PATIENT_STUDY = (
-    "PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyDate", "StudyTime",
-    "ReferringPhysicianName", "StudyID", "AccessionNumber",
+    "PatientName",
+    "PatientID",
+    "PatientBirthDate",
+    "PatientSex",
+    "StudyDate",
+    "StudyTime",
+    "ReferringPhysicianName",
+    "StudyID",
+    "AccessionNumber",
 )
 
 
@@ -59,7 +66,8 @@ class Provenance:
 
     @property
     def short(self) -> str:
-        return f"{self.model_name} {self.model_version} sha256:{self.package_sha256[:12]} by {self.ran_by} at {self.ran_at}"
+        sha = self.package_sha256[:12]
+        return f"{self.model_name} {self.model_version} sha256:{sha} by {self.ran_by} at {self.ran_at}"
 
 
 def complete_sources(datasets: Sequence[Dataset]) -> list[Dataset]:
@@ -96,16 +104,20 @@ def _family():
     return codes.cid7162.ArtificialIntelligence
 
 
-def build_seg(series: Series, mask_array: np.ndarray, labels: Sequence[str], provenance: Provenance,
-              series_number: int = 901) -> Dataset:
+def build_seg(
+    series: Series, mask_array: np.ndarray, labels: Sequence[str], provenance: Provenance, series_number: int = 901
+) -> Dataset:
     """Binary SEG, one segment per label (mask value k -> segment k), empty frames omitted."""
     import highdicom as hd
     from pydicom.sr.codedict import codes
 
     sources = complete_sources(series.datasets)
     algo = hd.AlgorithmIdentificationSequence(
-        name=_short(provenance.model_name), family=_family(), version=_short(provenance.model_version),
-        source=MANUFACTURER, parameters=provenance.parameters(),
+        name=_short(provenance.model_name),
+        family=_family(),
+        version=_short(provenance.model_version),
+        source=MANUFACTURER,
+        parameters=provenance.parameters(),
     )
     descriptions = [
         hd.seg.SegmentDescription(
@@ -147,14 +159,15 @@ def _person_name(who: str) -> str:
     return name + "^"
 
 
-def _orientation_letter(v: Sequence[float]) -> str:
+def _orientation_letter(v: Sequence[float] | np.ndarray) -> str:
     vv = np.asarray(v, dtype=float)
     axis = int(np.argmax(np.abs(vv)))
     return ("LPH" if vv[axis] > 0 else "RAF")[axis]
 
 
-def build_sr(series: Series, results: Results, provenance: Provenance, segs: Sequence[Dataset] = (),
-             series_number: int = 902) -> Dataset:
+def build_sr(
+    series: Series, results: Results, provenance: Provenance, segs: Sequence[Dataset] = (), series_number: int = 902
+) -> Dataset:
     """Comprehensive 3D SR (TID 1500) with the labels, measurements, boxes and segment volumes."""
     import highdicom as hd
     from pydicom.sr.codedict import codes
@@ -168,12 +181,16 @@ def build_sr(series: Series, results: Results, provenance: Provenance, segs: Seq
     context = hd.sr.ObservationContext(
         observer_person_context=hd.sr.ObserverContext(
             observer_type=codes.DCM.Person,
-            observer_identifying_attributes=hd.sr.PersonObserverIdentifyingAttributes(name=_person_name(provenance.ran_by)),
+            observer_identifying_attributes=hd.sr.PersonObserverIdentifyingAttributes(
+                name=_person_name(provenance.ran_by)
+            ),
         ),
         observer_device_context=hd.sr.ObserverContext(
             observer_type=codes.DCM.Device,
             observer_identifying_attributes=hd.sr.DeviceObserverIdentifyingAttributes(
-                uid=generate_uid(), name=_short(provenance.model_name), manufacturer_name=MANUFACTURER,
+                uid=generate_uid(),
+                name=_short(provenance.model_name),
+                manufacturer_name=MANUFACTURER,
                 model_name=_short(f"{provenance.model_name} {provenance.model_version}"),
                 serial_number=provenance.package_sha256[:16],
             ),
@@ -191,15 +208,22 @@ def build_sr(series: Series, results: Results, provenance: Provenance, segs: Seq
         where = "" if lab.slice_index is None else f" slice {lab.slice_index + 1}"
         groups.append(
             hd.sr.MeasurementsAndQualitativeEvaluations(
-                tracking_identifier=hd.sr.TrackingIdentifier(uid=generate_uid(), identifier=_short(f"Label {i + 1}{where}")),
+                tracking_identifier=hd.sr.TrackingIdentifier(
+                    uid=generate_uid(), identifier=_short(f"Label {i + 1}{where}")
+                ),
                 algorithm_id=algo,
                 measurements=[
                     hd.sr.Measurement(
-                        name=probability, value=float(lab.confidence), unit=unit_one, algorithm_id=algo,
+                        name=probability,
+                        value=float(lab.confidence),
+                        unit=unit_one,
+                        algorithm_id=algo,
                         referenced_images=None if lab.slice_index is None else ref_image(lab.slice_index),
                     )
                 ],
-                qualitative_evaluations=[hd.sr.QualitativeEvaluation(name=codes.DCM.Finding, value=label_code(lab.name))],
+                qualitative_evaluations=[
+                    hd.sr.QualitativeEvaluation(name=codes.DCM.Finding, value=label_code(lab.name))
+                ],
             )
         )
     if results.measurements:
@@ -209,8 +233,10 @@ def build_sr(series: Series, results: Results, provenance: Provenance, segs: Seq
                 algorithm_id=algo,
                 measurements=[
                     hd.sr.Measurement(
-                        name=label_code(m.name), value=float(m.value),
-                        unit=hd.sr.CodedConcept(m.unit, "UCUM", m.unit), algorithm_id=algo,
+                        name=label_code(m.name),
+                        value=float(m.value),
+                        unit=hd.sr.CodedConcept(m.unit, "UCUM", m.unit),
+                        algorithm_id=algo,
                         referenced_images=None if m.slice_index is None else ref_image(m.slice_index),
                     )
                     for m in results.measurements
@@ -221,22 +247,31 @@ def build_sr(series: Series, results: Results, provenance: Provenance, segs: Seq
         k = (b.slice_start + b.slice_stop - 1) // 2
         ds = sources[k]
         rect = np.array(
-            [[b.col_start, b.row_start], [b.col_stop, b.row_start], [b.col_stop, b.row_stop],
-             [b.col_start, b.row_stop], [b.col_start, b.row_start]],
+            [
+                [b.col_start, b.row_start],
+                [b.col_stop, b.row_start],
+                [b.col_stop, b.row_stop],
+                [b.col_start, b.row_stop],
+                [b.col_start, b.row_start],
+            ],
             dtype=np.float32,
         )
         groups.append(
             hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations(
                 tracking_identifier=hd.sr.TrackingIdentifier(
-                    uid=generate_uid(), identifier=_short(f"Box {i + 1} {b.label} slices {b.slice_start + 1}-{b.slice_stop}")
+                    uid=generate_uid(),
+                    identifier=_short(f"Box {i + 1} {b.label} slices {b.slice_start + 1}-{b.slice_stop}"),
                 ),
                 referenced_region=hd.sr.ImageRegion(
-                    graphic_type=hd.sr.GraphicTypeValues.POLYLINE, graphic_data=rect,
+                    graphic_type=hd.sr.GraphicTypeValues.POLYLINE,
+                    graphic_data=rect,
                     source_image=hd.sr.SourceImageForRegion(ds.SOPClassUID, ds.SOPInstanceUID),
                 ),
                 finding_type=label_code(b.label),
                 algorithm_id=algo,
-                measurements=[hd.sr.Measurement(name=probability, value=float(b.confidence), unit=unit_one, algorithm_id=algo)],
+                measurements=[
+                    hd.sr.Measurement(name=probability, value=float(b.confidence), unit=unit_one, algorithm_id=algo)
+                ],
             )
         )
     for seg, mask in zip(segs, results.masks, strict=True):
@@ -251,20 +286,27 @@ def build_sr(series: Series, results: Results, provenance: Provenance, segs: Seq
                 continue
             groups.append(
                 hd.sr.VolumetricROIMeasurementsAndQualitativeEvaluations(
-                    tracking_identifier=hd.sr.TrackingIdentifier(uid=generate_uid(), identifier=_short(f"Segment {name}")),
+                    tracking_identifier=hd.sr.TrackingIdentifier(
+                        uid=generate_uid(), identifier=_short(f"Segment {name}")
+                    ),
                     referenced_segment=hd.sr.ReferencedSegment(
-                        sop_class_uid=seg.SOPClassUID, sop_instance_uid=seg.SOPInstanceUID, segment_number=number,
+                        sop_class_uid=seg.SOPClassUID,
+                        sop_instance_uid=seg.SOPInstanceUID,
+                        segment_number=number,
                         source_images=[
                             hd.sr.SourceImageForSegmentation(ds.SOPClassUID, ds.SOPInstanceUID)
-                            for ds in sources if str(ds.SOPInstanceUID) in referenced
+                            for ds in sources
+                            if str(ds.SOPInstanceUID) in referenced
                         ],
                     ),
                     finding_type=label_code(name),
                     algorithm_id=algo,
                     measurements=[
                         hd.sr.Measurement(
-                            name=codes.SCT.Volume, value=float(counts[number] * series.voxel_volume_mm3),
-                            unit=codes.UCUM.CubicMillimeter, algorithm_id=algo,
+                            name=codes.SCT.Volume,
+                            value=float(counts[number] * series.voxel_volume_mm3),
+                            unit=codes.UCUM.CubicMillimeter,
+                            algorithm_id=algo,
                         )
                     ],
                 )
@@ -305,8 +347,15 @@ def overlay_rgb(image: np.ndarray, heat: np.ndarray, alpha: float = 0.45) -> np.
     return (rgb * 255).round().astype(np.uint8)
 
 
-def build_heatmap_captures(series: Series, heat: np.ndarray, label: str, provenance: Provenance,
-                           series_number: int = 903, min_value: float = 0.1, max_images: int = 64) -> list[Dataset]:
+def build_heatmap_captures(
+    series: Series,
+    heat: np.ndarray,
+    label: str,
+    provenance: Provenance,
+    series_number: int = 903,
+    min_value: float = 0.1,
+    max_images: int = 64,
+) -> list[Dataset]:
     """One RGB secondary capture per slice whose map reaches ``min_value`` (the strongest ``max_images``)."""
     import highdicom as hd
 
@@ -314,7 +363,7 @@ def build_heatmap_captures(series: Series, heat: np.ndarray, label: str, provena
     chosen = sorted(int(k) for k in np.argsort(-peaks)[:max_images] if peaks[k] >= min_value)
     sources = complete_sources(series.datasets)
     uid = generate_uid()
-    out = []
+    out: list[Dataset] = []
     for k in chosen:
         ds = sources[k]
         sc = hd.sc.SCImage.from_ref_dataset(
@@ -328,8 +377,11 @@ def build_heatmap_captures(series: Series, heat: np.ndarray, label: str, provena
             sop_instance_uid=generate_uid(),
             instance_number=k + 1,
             manufacturer=MANUFACTURER,
-            pixel_spacing=series.pixel_spacing,
-            patient_orientation=(_orientation_letter(series.orientation[:3]), _orientation_letter(series.orientation[3:])),
+            pixel_spacing=series.pixel_spacing,  # type: ignore[arg-type]  # highdicom annotates int, takes float
+            patient_orientation=(
+                _orientation_letter(series.orientation[:3]),
+                _orientation_letter(series.orientation[3:]),
+            ),
             series_description=_short(f"{provenance.model_name} heat-map ({label})"),
         )
         src = Dataset()
@@ -350,18 +402,24 @@ def build_outputs(series: Series, results: Results, provenance: Provenance) -> d
 
 
 def _build_outputs(series: Series, results: Results, provenance: Provenance) -> dict[str, list[Dataset]]:
-    segs = [build_seg(series, m.array, list(m.labels), provenance, series_number=901 + i) for i, m in enumerate(results.masks)]
+    segs = [
+        build_seg(series, m.array, list(m.labels), provenance, series_number=901 + i)
+        for i, m in enumerate(results.masks)
+    ]
     sr = []
     if results.labels or results.measurements or results.boxes or segs:
         sr = [build_sr(series, results, provenance, segs)]
     heat: list[Dataset] = []
     for i, h in enumerate(results.heatmaps):
-        heat += build_heatmap_captures(series, np.asarray(h.array, dtype=np.float32), h.label, provenance, series_number=910 + i)
+        heat += build_heatmap_captures(
+            series, np.asarray(h.array, dtype=np.float32), h.label, provenance, series_number=910 + i
+        )
     return {"seg": segs, "sr": sr, "heatmaps": heat}
 
 
-def write_outputs(out_dir: str | Path, series: Series, results: Results, provenance: Provenance,
-                  extra: dict[str, Any] | None = None) -> dict[str, Any]:
+def write_outputs(
+    out_dir: str | Path, series: Series, results: Results, provenance: Provenance, extra: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """Write the DICOM objects and ``results.json`` (results + provenance + the files written) into ``out_dir``."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -106,13 +106,17 @@ def _declared(tasks: Iterable[Any] | None) -> dict[str, set[str]] | None:
         return None
     out: dict[str, set[str]] = {"mask": set(), "label": set(), "box": set(), "any": set()}
     for t in tasks:
-        ttype = InferType(getattr(t, "type"))
+        ttype = InferType(t.type)
         labels = {str(x) for x in getattr(t, "labels", ())}
         out["any"] |= labels
         for kind, types in _KIND_TYPES.items():
             if ttype in types:
                 out[kind] |= labels
     return out
+
+
+def _kind_names(kind: str) -> str:
+    return "/".join(sorted(t.value for t in _KIND_TYPES.get(kind, set())))
 
 
 def _check_label(name: Any, kind: str, what: str, declared: dict[str, set[str]] | None, limits: ResultLimits) -> None:
@@ -123,7 +127,7 @@ def _check_label(name: Any, kind: str, what: str, declared: dict[str, set[str]] 
     if declared is not None and name not in declared[kind]:
         allowed = sorted(declared[kind])
         raise ResultError(
-            f"{what}: label {name!r} is not declared by any {'/'.join(sorted(t.value for t in _KIND_TYPES.get(kind, [])))}"
+            f"{what}: label {name!r} is not declared by any {_kind_names(kind)}"
             f" task of the package (declared: {allowed or 'none'})"
             if kind != "any"
             else f"{what}: label {name!r} is not declared by any task of the package (declared: {allowed or 'none'})"
@@ -194,7 +198,9 @@ def validate_results(
             _check_label(name, "mask", what, declared, limits)
         top = int(a.max()) if a.size else 0
         if top > len(labels):
-            raise ResultError(f"{what}: value {top} present but only {len(labels)} label(s) named (values 0..{len(labels)})")
+            raise ResultError(
+                f"{what}: value {top} present but only {len(labels)} label(s) named (values 0..{len(labels)})"
+            )
         total += a.nbytes
     for i, h in enumerate(results.heatmaps):
         what = f"heatmaps[{i}]"
@@ -287,15 +293,27 @@ def results_to_json(results: Results, arrays: dict[str, str] | None = None) -> d
             }
         )
     out["labels"] = [
-        {"name": x.name, "confidence": _num(x.confidence), "slice_index": None if x.slice_index is None else int(x.slice_index)}
+        {
+            "name": x.name,
+            "confidence": _num(x.confidence),
+            "slice_index": None if x.slice_index is None else int(x.slice_index),
+        }
         for x in results.labels
     ]
     out["measurements"] = [
-        {"name": x.name, "value": _num(x.value), "unit": x.unit, "slice_index": None if x.slice_index is None else int(x.slice_index)}
+        {
+            "name": x.name,
+            "value": _num(x.value),
+            "unit": x.unit,
+            "slice_index": None if x.slice_index is None else int(x.slice_index),
+        }
         for x in results.measurements
     ]
     out["boxes"] = [
-        {k: (v if isinstance(v, str) else (float(v) if k == "confidence" else int(v))) for k, v in dataclasses.asdict(b).items()}
+        {
+            k: (v if isinstance(v, str) else (float(v) if k == "confidence" else int(v)))
+            for k, v in dataclasses.asdict(b).items()
+        }
         for b in results.boxes
     ]
     out["summary"] = results.summary
@@ -390,12 +408,34 @@ def load_results(folder: str | os.PathLike, limits: ResultLimits | None = None) 
         raise ResultError("results.json must hold an object")
     try:
         res = Results(
-            masks=[Mask(_load_array(folder, m.get("file"), limits), list(m.get("labels", []))) for m in _items(doc, "masks")],
-            heatmaps=[HeatMap(_load_array(folder, h.get("file"), limits), h.get("label")) for h in _items(doc, "heatmaps")],
+            masks=[
+                Mask(_load_array(folder, m.get("file"), limits), list(m.get("labels", [])))
+                for m in _items(doc, "masks")
+            ],
+            heatmaps=[
+                HeatMap(_load_array(folder, h.get("file"), limits), str(h.get("label") or ""))
+                for h in _items(doc, "heatmaps")
+            ],
             labels=[Label(x["name"], x["confidence"], x.get("slice_index")) for x in _items(doc, "labels")],
-            measurements=[Measurement(x["name"], x["value"], x["unit"], x.get("slice_index")) for x in _items(doc, "measurements")],
+            measurements=[
+                Measurement(x["name"], x["value"], x["unit"], x.get("slice_index")) for x in _items(doc, "measurements")
+            ],
             boxes=[
-                Box(**{k: x[k] for k in ("label", "confidence", "slice_start", "slice_stop", "row_start", "row_stop", "col_start", "col_stop")})
+                Box(
+                    **{
+                        k: x[k]
+                        for k in (
+                            "label",
+                            "confidence",
+                            "slice_start",
+                            "slice_stop",
+                            "row_start",
+                            "row_stop",
+                            "col_start",
+                            "col_stop",
+                        )
+                    }
+                )
                 for x in _items(doc, "boxes")
             ],
             summary=doc.get("summary", {}),

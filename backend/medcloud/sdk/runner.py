@@ -60,7 +60,9 @@ def run_package(
         if package.is_file() and zipfile.is_zipfile(package):
             pkg_dir = extract_package(package, Path(tmp) / "package")
         series = load_series(series_dir)
-        accepted = [t for t in info.tasks if not t.modalities or series.modality.upper() in {m.upper() for m in t.modalities}]
+        accepted = [
+            t for t in info.tasks if not t.modalities or series.modality.upper() in {m.upper() for m in t.modalities}
+        ]
         if not accepted:
             raise RunError(f"no task of the model accepts modality {series.modality}")
         t0 = time.perf_counter()
@@ -69,8 +71,14 @@ def run_package(
             from medcloud.sdk.sandbox import SandboxLimits, run_sandboxed
 
             res = run_sandboxed(
-                pkg_dir, series_dir, Path(tmp) / "out", limits or SandboxLimits(),
-                series_shape=series.shape, tasks=info.tasks, result_limits=result_limits, on_progress=on_progress,
+                pkg_dir,
+                series_dir,
+                Path(tmp) / "out",
+                limits or SandboxLimits(),
+                series_shape=series.shape,
+                tasks=info.tasks,
+                result_limits=result_limits,
+                on_progress=on_progress,
             )
             detail = {"stdout": res.stdout, "stderr": res.stderr, "error": res.error, "duration_s": res.duration_s}
             if not res.ok or res.results is None:
@@ -89,7 +97,9 @@ def run_package(
         manifest = info.manifest
         assert manifest is not None
         provenance = Provenance(manifest.name, manifest.version, sha, ran_by or default_user())
-        doc = write_outputs(out_dir, series, results, provenance, extra={"run_s": round(run_s, 3), "sandboxed": sandbox})
+        doc = write_outputs(
+            out_dir, series, results, provenance, extra={"run_s": round(run_s, 3), "sandboxed": sandbox}
+        )
         if detail.get("stderr") or detail.get("stdout"):
             (out_dir / "model.log").write_text(detail.get("stdout", "") + detail.get("stderr", ""))
         shutil.rmtree(Path(tmp) / "scratch", ignore_errors=True)

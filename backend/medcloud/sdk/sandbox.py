@@ -114,8 +114,9 @@ def _system_binds() -> list[str]:
     return args
 
 
-def build_command(package_dir: Path, series_dir: Path, out_dir: Path, limits: SandboxLimits,
-                  empty: bool = False) -> list[str]:
+def build_command(
+    package_dir: Path, series_dir: Path, out_dir: Path, limits: SandboxLimits, empty: bool = False
+) -> list[str]:
     base, venv, site_dirs, exe = _python_layout()
     as_root = os.geteuid() == 0
     cmd = [bwrap_path()]
@@ -126,12 +127,12 @@ def build_command(package_dir: Path, series_dir: Path, out_dir: Path, limits: Sa
     cmd += ["--die-with-parent", "--new-session", "--hostname", "medcloud-sandbox", "--clearenv"]
     env = {
         "PATH": "/usr/bin:/bin",
-        "HOME": "/tmp",
+        "HOME": "/tmp",  # noqa: S108 - the sandbox's private tmpfs
         "LANG": "C.UTF-8",
         "PYTHONPATH": ":".join([INSIDE_SDK, *site_dirs]),
         "PYTHONDONTWRITEBYTECODE": "1",
         "PYTHONNOUSERSITE": "1",
-        "MPLCONFIGDIR": "/tmp",
+        "MPLCONFIGDIR": "/tmp",  # noqa: S108
         **{k: str(limits.threads) for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")},
     }
     if (base / "lib").is_dir() and any((base / "lib").glob("libpython*.so*")):
@@ -143,23 +144,47 @@ def build_command(package_dir: Path, series_dir: Path, out_dir: Path, limits: Sa
     if venv is not None:
         cmd += ["--ro-bind", str(venv), INSIDE_VENV]
     cmd += [
-        "--perms", "0755", "--dir", INSIDE_SDK,
-        "--perms", "0755", "--dir", f"{INSIDE_SDK}/medcloud",
-        "--ro-bind", str(SDK_DIR.parent / "__init__.py"), f"{INSIDE_SDK}/medcloud/__init__.py",
-        "--ro-bind", str(SDK_DIR), f"{INSIDE_SDK}/medcloud/sdk",
-        "--ro-bind", str(package_dir), "/model",
-        "--ro-bind", str(series_dir), "/series",
-        "--bind", str(out_dir), "/out",
-        "--proc", "/proc",
-        "--dev", "/dev",
-        "--perms", "1777", "--size", str(limits.tmpfs_bytes), "--tmpfs", "/tmp",
-        "--chdir", "/tmp",
+        "--perms",
+        "0755",
+        "--dir",
+        INSIDE_SDK,
+        "--perms",
+        "0755",
+        "--dir",
+        f"{INSIDE_SDK}/medcloud",
+        "--ro-bind",
+        str(SDK_DIR.parent / "__init__.py"),
+        f"{INSIDE_SDK}/medcloud/__init__.py",
+        "--ro-bind",
+        str(SDK_DIR),
+        f"{INSIDE_SDK}/medcloud/sdk",
+        "--ro-bind",
+        str(package_dir),
+        "/model",
+        "--ro-bind",
+        str(series_dir),
+        "/series",
+        "--bind",
+        str(out_dir),
+        "/out",
+        "--proc",
+        "/proc",
+        "--dev",
+        "/dev",
+        "--perms",
+        "1777",
+        "--size",
+        str(limits.tmpfs_bytes),
+        "--tmpfs",
+        "/tmp",  # noqa: S108 - inside the sandbox: a private, size-limited tmpfs
+        "--chdir",
+        "/tmp",  # noqa: S108
     ]
     cfg = {
         "package": "/model",
         "series": "/series",
         "out": "/out",
-        "scratch": "/tmp/scratch",
+        "scratch": "/tmp/scratch",  # noqa: S108
         "cpu_seconds": limits.cpu_seconds,
         "memory_bytes": limits.memory_bytes,
         "max_processes": limits.max_processes,
@@ -281,7 +306,11 @@ def run_sandboxed(
     cmd = build_command(package_dir, series_dir, out_dir.resolve(), limits, empty=empty)
     t0 = time.monotonic()
     proc = subprocess.Popen(  # noqa: S603 - a fixed command line built above
-        cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+        cmd,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
         env={"PATH": "/usr/bin:/bin"},
     )
     caps = [_Capture(proc.stdout, limits.max_log_bytes), _Capture(proc.stderr, limits.max_log_bytes)]
@@ -341,8 +370,19 @@ def run_sandboxed(
         except (ResultError, ValueError):
             error = {"type": "?", "message": "unreadable error report"}
     progress = _read_progress(out_dir / "progress.jsonl")
-    base = dict(returncode=rc, stdout=stdout, stderr=stderr, duration_s=duration, cpu_s=cpu, error=error,
-                progress=progress, killed=killed)
+    if on_progress is not None:
+        for item in progress[seen:]:  # what came after the last poll
+            on_progress(float(item["percent"] or 0), item["message"])
+    base: dict[str, Any] = dict(
+        returncode=rc,
+        stdout=stdout,
+        stderr=stderr,
+        duration_s=duration,
+        cpu_s=cpu,
+        error=error,
+        progress=progress,
+        killed=killed,
+    )
     if killed or rc != 0 or error:
         return SandboxResult(ok=False, reason=_reason(rc, error, killed, limits, cpu), **base)
     try:

@@ -34,7 +34,7 @@ class Series:
 
     @property
     def shape(self) -> tuple[int, int, int]:
-        return tuple(self.volume.shape)  # type: ignore[return-value]
+        return (int(self.volume.shape[0]), int(self.volume.shape[1]), int(self.volume.shape[2]))
 
     @property
     def normal(self) -> np.ndarray:
@@ -106,7 +106,9 @@ def from_datasets(datasets: Sequence[Dataset]) -> Series:
         keys = [float(getattr(ds, "InstanceNumber", i) or i) for i, ds in enumerate(datasets)]
     order = sorted(range(len(datasets)), key=lambda i: (keys[i], i))
     sorted_ds = [datasets[i] for i in order]
-    thickness = float(getattr(sorted_ds[0], "SpacingBetweenSlices", 0) or getattr(sorted_ds[0], "SliceThickness", 0) or 0)
+    thickness = float(
+        getattr(sorted_ds[0], "SpacingBetweenSlices", 0) or getattr(sorted_ds[0], "SliceThickness", 0) or 0
+    )
     spacing = 0.0
     if len(order) > 1 and all(p is not None for p in positions):
         steps = np.diff(np.array([keys[i] for i in order]))
@@ -118,9 +120,11 @@ def from_datasets(datasets: Sequence[Dataset]) -> Series:
         [positions[i] if positions[i] is not None else list(normal * k * spacing) for k, i in enumerate(order)],
         dtype=np.float64,
     )
-    ps = _floats(getattr(sorted_ds[0], "PixelSpacing", None), 2) or _floats(
-        getattr(sorted_ds[0], "ImagerPixelSpacing", None), 2
-    ) or [1.0, 1.0]
+    ps = (
+        _floats(getattr(sorted_ds[0], "PixelSpacing", None), 2)
+        or _floats(getattr(sorted_ds[0], "ImagerPixelSpacing", None), 2)
+        or [1.0, 1.0]
+    )
     volume = np.stack([slice_pixels(ds) for ds in sorted_ds]).astype(np.float32, copy=False)
     return Series(
         datasets=sorted_ds,

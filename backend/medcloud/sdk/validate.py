@@ -22,8 +22,24 @@ from medcloud.sdk.api import InferType
 from medcloud.sdk.manifest import Manifest, check_requirement, installed_modules, normalize, parse_manifest
 
 ALLOWED_SUFFIXES = frozenset(
-    {".py", ".toml", ".json", ".txt", ".md", ".yaml", ".yml", ".keras", ".h5", ".npz", ".npy", ".onnx", ".pt",
-     ".bin", ".csv", ".png"}
+    {
+        ".py",
+        ".toml",
+        ".json",
+        ".txt",
+        ".md",
+        ".yaml",
+        ".yml",
+        ".keras",
+        ".h5",
+        ".npz",
+        ".npy",
+        ".onnx",
+        ".pt",
+        ".bin",
+        ".csv",
+        ".png",
+    }
 )
 TEXT_SUFFIXES = frozenset({".py", ".toml", ".json", ".txt", ".md", ".yaml", ".yml", ".csv"})
 NATIVE_SUFFIXES = frozenset({".so", ".dll", ".dylib", ".pyd", ".exe", ".o", ".a"})
@@ -146,7 +162,7 @@ def _zip_entries(zf: zipfile.ZipFile, problems: list[Problem]) -> Iterator[_Entr
         if why:
             problems.append(Problem(raw, 0, f"refused zip entry: {why}"))
             continue
-        name = raw[len(prefix):] if prefix and raw.startswith(prefix) else raw
+        name = raw[len(prefix) :] if prefix and raw.startswith(prefix) else raw
         name = name.rstrip("/")
         if not name:
             continue
@@ -207,7 +223,9 @@ def _check_entries(entries: Iterator[_Entry], problems: list[Problem], limits: V
         total += max(e.size, 0)
         suffix = PurePosixPath(e.name).suffix.lower()
         if suffix in NATIVE_SUFFIXES:
-            problems.append(Problem(e.name, 0, f"native code ({suffix}) is not allowed: models may only ship Python and weights"))
+            problems.append(
+                Problem(e.name, 0, f"native code ({suffix}) is not allowed: models may only ship Python and weights")
+            )
             continue
         if suffix not in ALLOWED_SUFFIXES:
             allowed = " ".join(sorted(ALLOWED_SUFFIXES))
@@ -215,7 +233,9 @@ def _check_entries(entries: Iterator[_Entry], problems: list[Problem], limits: V
             continue
         cap = limits.max_text_file_bytes if suffix in TEXT_SUFFIXES else limits.max_file_bytes
         if e.size > cap:
-            problems.append(Problem(e.name, 0, f"{e.size} bytes: more than the limit of {cap} bytes for a {suffix} file"))
+            problems.append(
+                Problem(e.name, 0, f"{e.size} bytes: more than the limit of {cap} bytes for a {suffix} file")
+            )
             continue
         if (
             e.compressed is not None
@@ -223,7 +243,11 @@ def _check_entries(entries: Iterator[_Entry], problems: list[Problem], limits: V
             and e.size > limits.max_ratio * max(e.compressed, 1)
         ):
             problems.append(
-                Problem(e.name, 0, f"compression ratio {e.size // max(e.compressed, 1)}:1 exceeds {limits.max_ratio}:1 (zip bomb?)")
+                Problem(
+                    e.name,
+                    0,
+                    f"compression ratio {e.size // max(e.compressed, 1)}:1 exceeds {limits.max_ratio}:1 (zip bomb?)",
+                )
             )
             continue
         try:
@@ -233,7 +257,9 @@ def _check_entries(entries: Iterator[_Entry], problems: list[Problem], limits: V
             continue
         for magic, what in NATIVE_MAGIC:
             if head.startswith(magic):
-                problems.append(Problem(e.name, 0, f"the file is {what} (whatever its name): native code is not allowed"))
+                problems.append(
+                    Problem(e.name, 0, f"the file is {what} (whatever its name): native code is not allowed")
+                )
                 break
         else:
             files[e.name] = e
@@ -255,11 +281,16 @@ def _base_name(node: ast.expr) -> str | None:
     return None
 
 
-def _class_assign(cls: ast.ClassDef, name: str) -> ast.AST | None:
+def _class_assign(cls: ast.ClassDef, name: str) -> ast.Assign | ast.AnnAssign | None:
     for stmt in cls.body:
         if isinstance(stmt, ast.Assign) and any(isinstance(t, ast.Name) and t.id == name for t in stmt.targets):
             return stmt
-        if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name) and stmt.target.id == name and stmt.value:
+        if (
+            isinstance(stmt, ast.AnnAssign)
+            and isinstance(stmt.target, ast.Name)
+            and stmt.target.id == name
+            and stmt.value
+        ):
             return stmt
     return None
 
@@ -307,39 +338,61 @@ def _analyse_main(tree: ast.Module, problems: list[Problem]) -> tuple[list[TaskS
         assign = _class_assign(cls, "type")
         itype: InferType | None = None
         if assign is None:
-            problems.append(Problem(MAIN, cls.lineno, f"InferTask {name} declares no type (e.g. type = InferType.SEGMENTATION)"))
+            problems.append(
+                Problem(MAIN, cls.lineno, f"InferTask {name} declares no type (e.g. type = InferType.SEGMENTATION)")
+            )
         else:
-            value = assign.value  # type: ignore[attr-defined]
+            value = assign.value
             if isinstance(value, ast.Attribute) and _base_name(value.value) == "InferType":
                 if value.attr in valid_types:
                     itype = valid_types[value.attr]
                 else:
                     problems.append(
-                        Problem(MAIN, value.lineno, f"InferType.{value.attr} is not an InferType (valid: {', '.join(valid_types)})")
+                        Problem(
+                            MAIN,
+                            value.lineno,
+                            f"InferType.{value.attr} is not an InferType (valid: {', '.join(valid_types)})",
+                        )
                     )
             else:
-                problems.append(Problem(MAIN, assign.lineno, f"InferTask {name}: type must be written as InferType.<MEMBER>"))
+                problems.append(
+                    Problem(MAIN, assign.lineno, f"InferTask {name}: type must be written as InferType.<MEMBER>")
+                )
         labels: tuple[str, ...] = ()
         la = _class_assign(cls, "labels")
         if la is None:
             if itype is not None and itype != InferType.PROCESSING:
-                problems.append(Problem(MAIN, cls.lineno, f"InferTask {name} declares no labels (a literal tuple of names)"))
+                problems.append(
+                    Problem(MAIN, cls.lineno, f"InferTask {name} declares no labels (a literal tuple of names)")
+                )
         else:
-            parsed = _str_tuple(la.value)  # type: ignore[attr-defined]
+            parsed = _str_tuple(la.value) if la.value is not None else None
             if parsed is None:
-                problems.append(Problem(MAIN, la.lineno, f"InferTask {name}: labels must be a literal tuple/list of non-empty strings"))
+                problems.append(
+                    Problem(
+                        MAIN, la.lineno, f"InferTask {name}: labels must be a literal tuple/list of non-empty strings"
+                    )
+                )
             elif len(set(parsed)) != len(parsed):
                 problems.append(Problem(MAIN, la.lineno, f"InferTask {name}: repeated labels {list(parsed)}"))
             else:
                 labels = parsed
             if parsed == () and itype not in (None, InferType.PROCESSING):
-                problems.append(Problem(MAIN, la.lineno, f"InferTask {name}: a {itype.value} task needs at least one label"))
+                problems.append(
+                    Problem(MAIN, la.lineno, f"InferTask {name}: a {itype.value} task needs at least one label")
+                )
         modalities: tuple[str, ...] = ()
         ma = _class_assign(cls, "modalities")
         if ma is not None:
-            parsed = _str_tuple(ma.value)  # type: ignore[attr-defined]
+            parsed = _str_tuple(ma.value) if ma.value is not None else None
             if parsed is None:
-                problems.append(Problem(MAIN, ma.lineno, f"InferTask {name}: modalities must be a literal tuple of strings such as ('MR',)"))
+                problems.append(
+                    Problem(
+                        MAIN,
+                        ma.lineno,
+                        f"InferTask {name}: modalities must be a literal tuple of strings such as ('MR',)",
+                    )
+                )
             else:
                 modalities = parsed
         if itype is not None:
@@ -350,7 +403,12 @@ def _analyse_main(tree: ast.Module, problems: list[Problem]) -> tuple[list[TaskS
         return tasks, None, [], 0
     for extra in apps[1:]:
         problems.append(
-            Problem(MAIN, extra.lineno, f"a second Application ({extra.name}; first: {apps[0].name} line {apps[0].lineno}): exactly one is allowed")
+            Problem(
+                MAIN,
+                extra.lineno,
+                f"a second Application ({extra.name}; first: {apps[0].name} line {apps[0].lineno}):"
+                " exactly one is allowed",
+            )
         )
     app = apps[0]
     run = next((s for s in app.body if isinstance(s, ast.FunctionDef | ast.AsyncFunctionDef) and s.name == "run"), None)
@@ -365,15 +423,19 @@ def _analyse_main(tree: ast.Module, problems: list[Problem]) -> tuple[list[TaskS
         required_kw = [a.arg for a, d in zip(args.kwonlyargs, args.kw_defaults, strict=True) if d is None]
         if "staticmethod" in decos or "classmethod" in decos:
             problems.append(Problem(MAIN, run.lineno, "run must be an instance method run(self, series, context)"))
-        elif len(positional) != 3 or args.vararg is not None or required_kw or (args.defaults and len(args.defaults) > 0):
+        elif (
+            len(positional) != 3 or args.vararg is not None or required_kw or (args.defaults and len(args.defaults) > 0)
+        ):
             got = ", ".join(positional + (["*" + args.vararg.arg] if args.vararg else []) + required_kw)
-            problems.append(Problem(MAIN, run.lineno, f"run must take exactly (self, series, context); it takes ({got})"))
+            problems.append(
+                Problem(MAIN, run.lineno, f"run must take exactly (self, series, context); it takes ({got})")
+            )
     listed: list[str] = []
     ta = _class_assign(app, "tasks")
     if ta is None:
         problems.append(Problem(MAIN, app.lineno, f"Application {app.name} lists no tasks (tasks = [MyTask, ...])"))
     else:
-        value = ta.value  # type: ignore[attr-defined]
+        value = ta.value
         if not isinstance(value, ast.List | ast.Tuple) or not all(isinstance(e, ast.Name) for e in value.elts):
             problems.append(Problem(MAIN, ta.lineno, "tasks must be a literal list of InferTask class names"))
         else:
@@ -388,7 +450,9 @@ def _analyse_main(tree: ast.Module, problems: list[Problem]) -> tuple[list[TaskS
     return tasks, app.name, listed, app.lineno
 
 
-def _check_imports(name: str, tree: ast.Module, local: set[str], requirements: set[str], problems: list[Problem]) -> None:
+def _check_imports(
+    name: str, tree: ast.Module, local: set[str], requirements: set[str], problems: list[Problem]
+) -> None:
     provided = installed_modules()
     stdlib = set(sys.stdlib_module_names)
     for node in ast.walk(tree):
@@ -405,18 +469,30 @@ def _check_imports(name: str, tree: ast.Module, local: set[str], requirements: s
             top = module.split(".", 1)[0]
             if top == "medcloud":
                 if not (module == "medcloud.sdk" or module.startswith("medcloud.sdk.")):
-                    problems.append(Problem(name, line, f"import {module}: only medcloud.sdk may be imported from the platform"))
+                    problems.append(
+                        Problem(name, line, f"import {module}: only medcloud.sdk may be imported from the platform")
+                    )
                 continue
             if top in stdlib or top in local or top == "__future__":
                 continue
             dists = provided.get(top)
             if not dists:
                 problems.append(
-                    Problem(name, line, f"import {top}: no package of the platform's environment provides it (nothing is installed for a model)")
+                    Problem(
+                        name,
+                        line,
+                        f"import {top}: no package of the platform's environment provides it"
+                        " (nothing is installed for a model)",
+                    )
                 )
             elif not dists & requirements:
                 problems.append(
-                    Problem(name, line, f"import {top}: declare its distribution ({' or '.join(sorted(dists))}) in model.toml requirements")
+                    Problem(
+                        name,
+                        line,
+                        f"import {top}: declare its distribution ({' or '.join(sorted(dists))})"
+                        " in model.toml requirements",
+                    )
                 )
 
 
@@ -463,17 +539,26 @@ def _inspect(files: dict[str, _Entry], problems: list[Problem]) -> PackageInfo:
         if name == MAIN:
             tasks, app_name, listed, app_line = _analyse_main(tree, problems)
             if manifest is not None and app_name:
-                tline = next((i for i, ln in enumerate(manifest_text.splitlines(), 1) if ln.strip().startswith("tasks")), 0)
+                tline = next(
+                    (i for i, ln in enumerate(manifest_text.splitlines(), 1) if ln.strip().startswith("tasks")), 0
+                )
                 if set(manifest.tasks) != set(listed) and manifest.tasks:
                     problems.append(
-                        Problem(MANIFEST, tline, f"tasks {sorted(manifest.tasks)} do not match the tasks of {app_name} in main.py {sorted(listed)}")
+                        Problem(
+                            MANIFEST,
+                            tline,
+                            f"tasks {sorted(manifest.tasks)} do not match the tasks of {app_name}"
+                            f" in main.py {sorted(listed)}",
+                        )
                     )
     if MAIN not in files:
         problems.append(Problem(MAIN, 0, "main.py is missing (the Application and its InferTasks)"))
     return PackageInfo(manifest, tuple(tasks), app_name, tuple(sorted(files)))
 
 
-def inspect_package(path: str | os.PathLike, limits: ValidationLimits | None = None) -> tuple[PackageInfo, list[Problem]]:
+def inspect_package(
+    path: str | os.PathLike, limits: ValidationLimits | None = None
+) -> tuple[PackageInfo, list[Problem]]:
     """Validate a package folder or zip and describe it (manifest, tasks) without importing it."""
     limits = limits or ValidationLimits()
     path = Path(path)
@@ -500,7 +585,9 @@ def validate_package(path: str | os.PathLike, limits: ValidationLimits | None = 
     return inspect_package(path, limits)[1]
 
 
-def extract_package(zip_path: str | os.PathLike, dest: str | os.PathLike, limits: ValidationLimits | None = None) -> Path:
+def extract_package(
+    zip_path: str | os.PathLike, dest: str | os.PathLike, limits: ValidationLimits | None = None
+) -> Path:
     """Extract a package zip into ``dest`` (created; must not exist or be empty) after the per-entry checks:
     no traversal, no absolute path, no symlink or device, allowed types only, no native binary, sizes,
     file count and compression ratio bounded (also while writing: the zip headers may lie). Files are written
@@ -523,7 +610,7 @@ def extract_package(zip_path: str | os.PathLike, dest: str | os.PathLike, limits
             written = 0
             prefix = _zip_prefix([i.filename for i in zf.infolist()])
             for info in zf.infolist():
-                name = info.filename[len(prefix):] if prefix and info.filename.startswith(prefix) else info.filename
+                name = info.filename[len(prefix) :] if prefix and info.filename.startswith(prefix) else info.filename
                 if name not in files:
                     continue
                 target = (root / name).resolve()
@@ -538,7 +625,9 @@ def extract_package(zip_path: str | os.PathLike, dest: str | os.PathLike, limits
                         size += len(chunk)
                         written += len(chunk)
                         if size > cap or written > limits.max_total_bytes:
-                            raise PackageError([Problem(name, 0, "more data than the zip header declares or than the limits allow")])
+                            raise PackageError(
+                                [Problem(name, 0, "more data than the zip header declares or than the limits allow")]
+                            )
                         out.write(chunk)
                 os.chmod(target, 0o644)
     except (zipfile.BadZipFile, OSError, RuntimeError, NotImplementedError) as exc:
