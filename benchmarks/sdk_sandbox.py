@@ -1,7 +1,7 @@
 """Start-up cost of the model sandbox: bwrap + Python start + the SDK's imports + reading the series, for an
 empty model (median of 5 runs), next to the same child started without the sandbox.
 
-    PYTHONPATH=backend .venv/bin/python benchmarks/sdk_sandbox.py [SERIES_DIR]
+    PYTHONPATH=backend .venv/bin/python -m benchmarks.sdk_sandbox [SERIES_DIR]
 """
 
 from __future__ import annotations
