@@ -56,7 +56,7 @@ def check_outputs(out: Path, series_dir: Path, template_dir: Path, ran_by: str, 
 
     sr = pydicom.dcmread(out / "sr_1.dcm")
     assert sr.SOPClassUID == "1.2.840.10008.5.1.4.1.1.88.34", "a Comprehensive 3D SR"
-    text = str(sr)
+    text = str(sr) + "\n".join(str(e.value) for e in sr.iterall() if e.VR in ("UT", "LO", "SH", "PN", "ST", "LT"))
     assert sha[:16] in text and "threshold-template" in text and ran_by in text, "SR provenance (algorithm, observer)"
     assert "Foreground volume" in text and ("bright" in text or "dim" in text)
     hd.sr.srread(out / "sr_1.dcm")
@@ -110,3 +110,40 @@ def test_cli_run_refuses_invalid_package(make_package, mr_small, tmp_path):
     res = cli("run", str(pkg), "--series", str(mr_small), "--out", str(tmp_path / "out"))
     assert res.returncode == 1 and "model.toml:5: requirement 'definitely-not-installed-xyz'" in res.stdout, res.stdout
     assert not (tmp_path / "out").exists(), "nothing is written for a refused package"
+
+
+HEAT_MAIN = """
+import numpy as np
+
+from medcloud.sdk import Application, Box, HeatMap, InferTask, InferType, Results
+
+
+class Find(InferTask):
+    type = InferType.DETECTION
+    labels = ("spot",)
+
+
+class App(Application):
+    tasks = [Find]
+
+    def run(self, series, context):
+        v = series.volume
+        heat = ((v - v.min()) / max(float(v.max() - v.min()), 1e-6)).astype(np.float32)
+        return Results(heatmaps=[HeatMap(heat, "spot")], boxes=[Box("spot", 0.8, 2, 5, 10, 60, 20, 90)])
+"""
+
+
+def test_heatmaps_and_boxes_become_captures_and_sr(make_package, mr_small, tmp_path):
+    pkg = make_package(HEAT_MAIN, tasks='["Find"]', requirements='["numpy"]')
+    out = tmp_path / "out"
+    doc = run_package(pkg, mr_small, out, ran_by="tester")
+    captures = doc["dicom"]["heatmaps"]
+    assert len(captures) == 12, f"one secondary capture per slice with a visible map, got {captures}"
+    sc = pydicom.dcmread(out / captures[0])
+    assert sc.PhotometricInterpretation == "RGB" and sc.SamplesPerPixel == 3 and (sc.Rows, sc.Columns) == (256, 256)
+    assert str(sc.SourceImageSequence[0].ReferencedSOPInstanceUID) in load_series(mr_small).sop_instance_uids
+    assert "sha256:" in sc.ImageComments and "tester" in sc.ImageComments, "provenance on each capture"
+    sr = hd.sr.srread(out / "sr_1.dcm")
+    texts = [str(e.value) for e in sr.iterall() if e.keyword == "TextValue"]
+    graphic = [str(e.value) for e in sr.iterall() if e.keyword == "GraphicType"]
+    assert "Box 1 spot slices 3-5" in texts and "POLYLINE" in graphic, "the box is an SR planar ROI"
