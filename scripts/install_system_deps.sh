@@ -5,7 +5,8 @@ SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
 need=()
 have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 for pkg in postgresql libpq-dev redis-server orthanc orthanc-dicomweb orthanc-postgresql orthanc-python \
-           python3-cryptography openssl curl gcc python3-venv chromium poppler-utils; do
+           python3-cryptography openssl curl gcc python3-venv chromium poppler-utils \
+           bubblewrap; do
   have_pkg "$pkg" || need+=("$pkg")
 done
 # the front server (TLS, HTTP/2, auth_request): Debian's smallest nginx build has every module it needs
