@@ -82,8 +82,9 @@ def cycles(edges: dict[str, set[str]]) -> list[list[str]]:
         stack.append(node)
         on_stack.add(node)
         for nxt in sorted(edges.get(node, ())):
-            # a package's own __init__ re-exporting its submodules is not a cycle with them
-            if nxt.startswith(node + ".") or node.startswith(nxt + "."):
+            # a submodule importing its own package (`from . import x`) is Python's normal pattern, not a cycle;
+            # the package importing the submodule (a re-export) is a real edge
+            if node.startswith(nxt + "."):
                 continue
             if nxt not in index:
                 visit(nxt)
