@@ -472,7 +472,7 @@ def test_parse_all_refuses_a_broken_file_that_claims_to_be_dicom(tmp_path: Path)
                               "s.zip/IM2.dcm": to_bytes(make_dataset())})
     with pytest.raises(UploadRejected) as caught:
         _parse_all(batch, None)
-    assert caught.value.get_codes() == "invalid_dicom" and caught.value.extra_details == {"file": "s.zip/IM1.dcm"}
+    assert caught.value.code == "invalid_dicom" and caught.value.details == {"file": "s.zip/IM1.dcm"}
 
 
 def test_parse_all_refuses_an_upload_with_nothing_but_stray_files(tmp_path: Path) -> None:
@@ -482,8 +482,8 @@ def test_parse_all_refuses_an_upload_with_nothing_but_stray_files(tmp_path: Path
     batch = _batch(tmp_path, {"Doe_Jane/README": b"read me", "Doe_Jane/DICOMDIR": b"\0" * 200})
     with pytest.raises(UploadRejected) as caught:
         _parse_all(batch, None)
-    assert caught.value.get_codes() == "no_dicom"
-    assert "Doe" not in str(caught.value.detail) and caught.value.extra_details == {}
+    assert caught.value.code == "no_dicom"
+    assert "Doe" not in caught.value.message and caught.value.details == {}
 
 
 def test_parse_all_skips_nothing_in_a_stow_body(tmp_path: Path) -> None:
@@ -494,7 +494,7 @@ def test_parse_all_skips_nothing_in_a_stow_body(tmp_path: Path) -> None:
     batch = _batch(tmp_path, {"part 1": to_bytes(make_dataset()), "part 2": b"not DICOM at all"})
     with pytest.raises(UploadRejected) as caught:
         _parse_all(batch, None)
-    assert caught.value.get_codes() == "invalid_dicom" and caught.value.extra_details == {"file": "part 2"}
+    assert caught.value.code == "invalid_dicom" and caught.value.details == {"file": "part 2"}
 
 
 def test_parsed_files_is_a_plain_list_of_instances() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from medcloud.core.errors import ServiceError
+from medcloud.core.errors import ApplicationError
 from medcloud.pacs import selectors, services
 from medcloud.pacs.dicom import ParsedInstance
 from medcloud.pacs.models import Patient, Series, Study
@@ -84,7 +84,7 @@ def test_admin_sees_all_pending_and_inactive_see_nothing():
 # --- the access helpers --------------------------------------------------------------------------------------
 
 def _error(exc: pytest.ExceptionInfo) -> tuple[int, str, str]:
-    return exc.value.status_code, exc.value.get_codes(), str(exc.value.detail)
+    return exc.value.status_code, exc.value.code, exc.value.message
 
 
 def test_study_for_reader_hides_what_the_user_may_not_read():
@@ -92,7 +92,7 @@ def test_study_for_reader_hides_what_the_user_may_not_read():
     study = create_study(owner)
     share(study, user=reader)
     assert selectors.study_for_reader(reader, study.pk) == study
-    with pytest.raises(ServiceError) as exc:
+    with pytest.raises(ApplicationError) as exc:
         selectors.study_for_reader(stranger, study.pk)
     assert _error(exc) == (404, "not_found", "Not found.")
 
@@ -103,13 +103,13 @@ def test_study_for_manager_owner_or_admin_only():
     share(study, user=writer, access=Access.WRITE)
     assert selectors.study_for_manager(owner, study.pk) == study
     assert selectors.study_for_manager(admin, study.pk) == study
-    with pytest.raises(ServiceError) as exc:  # sees it, may not manage it: 403
+    with pytest.raises(ApplicationError) as exc:  # sees it, may not manage it: 403
         selectors.study_for_manager(writer, study.pk)
     assert _error(exc) == (403, "permission_denied", "Only the study's owner may manage its shares.")
-    with pytest.raises(ServiceError) as exc:  # does not see it: 404, its existence not revealed
+    with pytest.raises(ApplicationError) as exc:  # does not see it: 404, its existence not revealed
         selectors.study_for_manager(stranger, study.pk)
     assert _error(exc)[:2] == (404, "not_found")
-    with pytest.raises(ServiceError) as exc:
+    with pytest.raises(ApplicationError) as exc:
         selectors.check_study_manager(writer, study, message="Only the study's owner may share it.")
     assert _error(exc) == (403, "permission_denied", "Only the study's owner may share it.")
 
@@ -118,7 +118,7 @@ def test_patient_for_reader():
     creator, stranger = create_user(), create_user()
     patient = Patient.objects.create(first_name="Cy", last_name="Test", created_by=creator)
     assert selectors.patient_for_reader(creator, patient.pk) == patient
-    with pytest.raises(ServiceError) as exc:
+    with pytest.raises(ApplicationError) as exc:
         selectors.patient_for_reader(stranger, patient.pk)
     assert _error(exc)[:2] == (404, "not_found")
 
@@ -138,7 +138,7 @@ def parsed(study_uid: str, series_uid: str | None = None, *, mrn: str = "", name
 
 
 def _rejected(exc: pytest.ExceptionInfo) -> tuple[int, str]:
-    return exc.value.status_code, exc.value.get_codes()
+    return exc.value.status_code, exc.value.code
 
 
 def test_plan_groups_by_study_and_shares_new_patients_by_record_number():

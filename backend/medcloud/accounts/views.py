@@ -25,7 +25,7 @@ from rest_framework_simplejwt.views import TokenRefreshView, TokenVerifyView
 from social_core.exceptions import SocialAuthBaseException
 from social_django.utils import load_backend, load_strategy
 
-from medcloud.core.errors import ServiceError
+from medcloud.core.errors import ApplicationError
 
 from . import selectors, services
 from . import serializers as s
@@ -125,8 +125,8 @@ class UserViewSet(djoser_views.UserViewSet):
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         if not services.activation_allowed(serializer.user):
-            raise ServiceError("This account was deactivated by an administrator; ask an administrator to "
-                               "reactivate it.", code="account_deactivated", status_code=status.HTTP_403_FORBIDDEN)
+            raise ApplicationError("This account was deactivated by an administrator; ask an administrator to "
+                               "reactivate it.", code="account_deactivated")
         return super().activation(request, *args, **kwargs)
 
     @action(["post"], detail=False)
@@ -378,7 +378,7 @@ class ProviderAuthView(DjoserProviderAuthView):
 
         redirect_uri = request.GET.get("redirect_uri")
         if redirect_uri not in djoser_settings.SOCIAL_AUTH_ALLOWED_REDIRECT_URIS:
-            raise ServiceError("redirect_uri is not one of the allowed redirect URIs.", code="invalid_redirect_uri")
+            raise ApplicationError("redirect_uri is not one of the allowed redirect URIs.", code="invalid_redirect_uri")
         self._backend_or_404(request, redirect_uri)
         return super().get(request, *args, **kwargs)
 
@@ -390,13 +390,11 @@ class ProviderAuthView(DjoserProviderAuthView):
         if self.kwargs["provider"] not in selectors.PROVIDER_LABELS or not any(
             p["name"] == self.kwargs["provider"] for p in selectors.offered_providers()
         ):
-            raise ServiceError("This sign-in provider is not offered.", code="not_found",
-                               status_code=status.HTTP_404_NOT_FOUND)
+            raise ApplicationError("This sign-in provider is not offered.", code="not_found")
         try:
             load_backend(load_strategy(request), self.kwargs["provider"], redirect_uri=redirect_uri)
         except SocialAuthBaseException:
-            raise ServiceError("This sign-in provider is not offered.", code="not_found",
-                               status_code=status.HTTP_404_NOT_FOUND) from None
+            raise ApplicationError("This sign-in provider is not offered.", code="not_found") from None
 
 
 # --- Medical certificates ------------------------------------------------------------------------------------

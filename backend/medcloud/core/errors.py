@@ -16,24 +16,51 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
 
-class ServiceError(exceptions.APIException):
-    """Raised by services for a business-rule failure that the caller can act on."""
+class ApplicationError(Exception):
+    """Raised by services and selectors for a failure the caller can act on: a code (the table below gives its
+    HTTP status), a sentence a person can read, and details. Nothing about HTTP here: the API's exception
+    handler, and the DICOMweb proxy (`error_response`), turn it into the one error shape."""
 
-    status_code = status.HTTP_400_BAD_REQUEST
     default_code = "invalid"
-    default_detail = "The request could not be processed."
 
-    def __init__(self, message: str, code: str | None = None, status_code: int | None = None,
-                 details: dict[str, Any] | None = None) -> None:
-        super().__init__(detail=message, code=code or self.default_code)
-        if status_code is not None:
-            self.status_code = status_code
-        self.extra_details = details or {}
+    def __init__(self, message: str, code: str | None = None, details: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code or self.default_code
+        self.details = details or {}
+
+    @property
+    def status_code(self) -> int:
+        return status_for(self.code)
 
 
-class UpstreamUnavailable(ServiceError):
-    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+class UpstreamUnavailable(ApplicationError):
     default_code = "upstream_unavailable"
+
+
+# Every application error code and its HTTP status; a code not listed is a 400.
+STATUS_BY_CODE: dict[str, int] = {
+    # 401: who is calling is not established
+    **dict.fromkeys(("not_authenticated", "authentication_failed", "challenge_expired", "challenge_invalid",
+                     "challenge_used", "invalid_code", "code_reused", "invalid_recovery_code",
+                     "recovery_code_used"), status.HTTP_401_UNAUTHORIZED),
+    # 403: known caller, not allowed
+    **dict.fromkeys(("permission_denied", "invalid_password", "two_factor_required", "account_deactivated"),
+                    status.HTTP_403_FORBIDDEN),
+    "not_found": status.HTTP_404_NOT_FOUND,
+    # 409: the request contradicts the state of things
+    **dict.fromkeys(("conflict", "study_mismatch", "inconsistent_series", "study_exists", "patient_mismatch",
+                     "already_enabled", "already_pending", "already_decided", "last_manager"), status.HTTP_409_CONFLICT),
+    # 413 / 415: the body
+    **dict.fromkeys(("too_large", "too_many_files", "file_too_large"), status.HTTP_413_REQUEST_ENTITY_TOO_LARGE),
+    **dict.fromkeys(("unsupported_media_type", "unsupported_file_type"), status.HTTP_415_UNSUPPORTED_MEDIA_TYPE),
+    "locked_out": status.HTTP_429_TOO_MANY_REQUESTS,
+    "upstream_unavailable": status.HTTP_503_SERVICE_UNAVAILABLE,
+}
+
+
+def status_for(code: str) -> int:
+    return STATUS_BY_CODE.get(code, status.HTTP_400_BAD_REQUEST)
 
 
 def error_body(status_code: int, code: str, message: str, details: Any = None) -> dict[str, Any]:
@@ -50,7 +77,14 @@ def _first_message(detail: Any) -> str:
     return str(detail)
 
 
+def error_response(exc: ApplicationError) -> JsonResponse:
+    """An application error in the one error shape, for views outside DRF (the DICOMweb proxy)."""
+    return JsonResponse(error_body(exc.status_code, exc.code, exc.message, exc.details), status=exc.status_code)
+
+
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if isinstance(exc, ApplicationError):
+        return Response(error_body(exc.status_code, exc.code, exc.message, exc.details), status=exc.status_code)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):

@@ -18,7 +18,7 @@ def demo_series_dir() -> Path:
 
 
 def seed_demo_study(owner: Any, reader: Any = None) -> str:
-    from medcloud.core.errors import ServiceError
+    from medcloud.core.errors import ApplicationError
     from medcloud.sharing.services import study_share
 
     from .models import Patient, Study
@@ -41,8 +41,8 @@ def seed_demo_study(owner: Any, reader: Any = None) -> str:
                 with path.open("rb") as handle:
                     batch.add_stream(path.name, handle)
             result = ingest(batch, user=owner, patient=patient, source="demo")
-    except ServiceError as exc:
-        return f"demo study skipped: {exc.detail}"
+    except ApplicationError as exc:
+        return f"demo study skipped: {exc.message}"
     study = result.studies[0]
     if reader is not None:
         study_share(study, actor=owner, user_email=reader.email)

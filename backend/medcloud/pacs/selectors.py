@@ -15,10 +15,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db.models import Exists, OuterRef, Q, QuerySet
-from rest_framework import status
 
 from medcloud.accounts.permissions import may_access_patient_data
-from medcloud.core.errors import ServiceError
+from medcloud.core.errors import ApplicationError
 from medcloud.crypto.blind_index import blind_index, search_index
 from medcloud.sharing.models import Access, GroupMembership, StudyShare
 
@@ -157,8 +156,8 @@ def study_detail(user: Any, study_id: int) -> Study | None:
 # error: 404 when the caller may not see it (existence is not revealed), 403 when they see it but may not do
 # what they asked. Views and services both call them, so that each rule is written once.
 
-def not_found() -> ServiceError:
-    return ServiceError("Not found.", code="not_found", status_code=status.HTTP_404_NOT_FOUND)
+def not_found() -> ApplicationError:
+    return ApplicationError("Not found.", code="not_found")
 
 
 def patient_for_reader(user: Any, patient_id: int) -> Patient:
@@ -186,7 +185,7 @@ def check_study_manager(user: Any, study: Study, *,
                         message: str = "Only the study's owner may manage its shares.") -> Study:
     """`study` when the user may manage it (`may_manage_study`), else 403 with `message` (what was refused)."""
     if not may_manage_study(user, study):
-        raise ServiceError(message, code="permission_denied", status_code=status.HTTP_403_FORBIDDEN)
+        raise ApplicationError(message, code="permission_denied")
     return study
 
 

@@ -19,11 +19,10 @@ from django.conf import settings
 from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
-from rest_framework import status
 
 from medcloud.audit.actions import AuditAction
 from medcloud.audit.services import record_event
-from medcloud.core.errors import ServiceError, UpstreamUnavailable
+from medcloud.core.errors import ApplicationError, UpstreamUnavailable
 from medcloud.core.orthanc import OrthancClient, OrthancError, StoredInstance, orthanc_id
 from medcloud.crypto.blind_index import blind_index, token_prefix_indexes
 
@@ -142,7 +141,7 @@ def _parse_all(batch: UploadBatch, expected_study_uid: str | None) -> list[Parse
             raise UploadRejected(instance.message, file=name, code=instance.code)
         if expected_study_uid and instance.study_uid != expected_study_uid:
             raise UploadRejected("the instance belongs to another study than the one in the URL", file=name,
-                                 code="study_mismatch", status_code=status.HTTP_409_CONFLICT)
+                                 code="study_mismatch")
         if instance.sop_instance_uid in seen:
             continue  # the same instance twice in one upload: store it once
         seen.add(instance.sop_instance_uid)
@@ -159,8 +158,7 @@ def _plan(user: Any, parsed: list[ParsedInstance], patient: Patient | None) -> l
     series_study: dict[str, str] = {}
     for item in parsed:
         if series_study.setdefault(item.series_uid, item.study_uid) != item.study_uid:
-            raise UploadRejected("the series appears in two studies", file=item.name, code="inconsistent_series",
-                                 status_code=status.HTTP_409_CONFLICT)
+            raise UploadRejected("the series appears in two studies", file=item.name, code="inconsistent_series")
     plans: list[StudyPlan] = []
     new_patients: dict[str, str] = {}
     for study_uid, items in by_study.items():
@@ -169,18 +167,18 @@ def _plan(user: Any, parsed: list[ParsedInstance], patient: Patient | None) -> l
             if not studies_writable_by(user).filter(pk=existing.pk).exists():
                 if studies_visible_to(user).filter(pk=existing.pk).exists():
                     raise UploadRejected("you may read this study but not add to it", file=items[0].name,
-                                         code="permission_denied", status_code=status.HTTP_403_FORBIDDEN)
+                                         code="permission_denied")
                 raise UploadRejected("this study already exists in MedCloud under another owner", file=items[0].name,
-                                     code="study_exists", status_code=status.HTTP_409_CONFLICT)
+                                     code="study_exists")
             if patient is not None and existing.patient_id != patient.pk:
                 raise UploadRejected("this study already belongs to another patient", file=items[0].name,
-                                     code="patient_mismatch", status_code=status.HTTP_409_CONFLICT)
+                                     code="patient_mismatch")
             clash = Series.objects.filter(series_instance_uid__in={i.series_uid for i in items}).exclude(study=existing)
         else:
             clash = Series.objects.filter(series_instance_uid__in={i.series_uid for i in items})
         if clash.exists():
             raise UploadRejected("a series of this upload already belongs to another study", file=items[0].name,
-                                 code="inconsistent_series", status_code=status.HTTP_409_CONFLICT)
+                                 code="inconsistent_series")
         describe(items[0])
         plan = StudyPlan(study_uid, items, existing, existing.patient if existing else patient)
         if plan.patient is None:
@@ -457,7 +455,7 @@ def ingest(batch: UploadBatch, *, user: Any, request: Any = None, patient: Patie
     try:
         parsed = _parse_all(batch, expected_study_uid)
         plans = _plan(user, parsed, patient)
-    except ServiceError as exc:
+    except ApplicationError as exc:
         _record_failure(user, request, source, exc)
         raise
     validated = time.perf_counter()
@@ -500,14 +498,14 @@ def ingest(batch: UploadBatch, *, user: Any, request: Any = None, patient: Patie
                 _journal_close(journal, rolled_back=rolled_back)
             if isinstance(exc, IntegrityError):
                 err = UploadRejected("another upload of the same study is in progress; try again",
-                                     code="conflict", status_code=status.HTTP_409_CONFLICT)
+                                     code="conflict")
                 _record_failure(user, request, source, err)
                 raise err from exc
             if isinstance(exc, OrthancError):
                 err2 = UpstreamUnavailable("The image store (Orthanc) is unavailable; nothing was stored.")
                 _record_failure(user, request, source, err2)
                 raise err2 from exc
-            if isinstance(exc, ServiceError):
+            if isinstance(exc, ApplicationError):
                 _record_failure(user, request, source, exc)
             raise
     new = len(store.added)
@@ -516,11 +514,9 @@ def ingest(batch: UploadBatch, *, user: Any, request: Any = None, patient: Patie
     return IngestResult(studies=studies, instances=parsed, new_instances=new, created=new > 0, stored=store.results)
 
 
-def _record_failure(user: Any, request: Any, source: str, exc: ServiceError) -> None:
-    codes = exc.get_codes()
+def _record_failure(user: Any, request: Any, source: str, exc: ApplicationError) -> None:
     record_event(AuditAction.STUDY_UPLOAD, actor=user, request=request, target_type="study", outcome="failure",
-                 details={"source": source, "code": codes if isinstance(codes, str) else "error",
-                          "status": exc.status_code})
+                 details={"source": source, "code": exc.code, "status": exc.status_code})
 
 
 # --- deletion ------------------------------------------------------------------------------------------------

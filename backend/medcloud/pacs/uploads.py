@@ -25,9 +25,8 @@ from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
 from django.conf import settings
-from rest_framework import status
 
-from medcloud.core.errors import ServiceError
+from medcloud.core.errors import ApplicationError
 
 from .archive import ZIP_MAGIC, ArchiveMember
 from .multipart import MultipartError, MultipartParser, boundary_of, iter_stream
@@ -39,14 +38,14 @@ EXTRACT_THREADS = 2
 BATCH_PREFIX = "medcloud-upload-"
 
 
-class UploadRejected(ServiceError):
+class UploadRejected(ApplicationError):
+    """An upload refused, naming the file (``details.file``) when one is to blame."""
+
     default_code = "invalid_upload"
 
-    def __init__(self, message: str, *, file: str | None = None, code: str = "invalid_upload",
-                 status_code: int = status.HTTP_400_BAD_REQUEST) -> None:
+    def __init__(self, message: str, *, file: str | None = None, code: str = "invalid_upload") -> None:
         details = {"file": file} if file is not None else {}
-        super().__init__(f"{file}: {message}" if file else message, code=code, status_code=status_code,
-                         details=details)
+        super().__init__(f"{file}: {message}" if file else message, code=code, details=details)
 
 
 @dataclass
@@ -77,10 +76,10 @@ class UploadBatch:
         self.total_bytes += size
         if len(self.files) > settings.PACS_UPLOAD_MAX_FILES:
             raise UploadRejected(f"too many files (at most {settings.PACS_UPLOAD_MAX_FILES} per upload)",
-                                 file=name, code="too_many_files", status_code=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+                                 file=name, code="too_many_files")
         if self.total_bytes > settings.PACS_ZIP_MAX_TOTAL_BYTES:
             raise UploadRejected("the upload expands to more than the allowed total size", file=name,
-                                 code="too_large", status_code=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+                                 code="too_large")
 
     def add_stream(self, name: str, stream: IO[bytes]) -> None:
         """A plain (non-archive) file: copied to the batch folder as it is."""
@@ -132,11 +131,10 @@ class UploadBatch:
                 declared += member.file_size
                 if declared > settings.PACS_ZIP_MAX_TOTAL_BYTES:
                     raise UploadRejected("the archive expands to more than the allowed total size", file=shown,
-                                         code="zip_bomb", status_code=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+                                         code="too_large")
             if len(members) + len(self.files) > settings.PACS_UPLOAD_MAX_FILES:
                 raise UploadRejected(f"too many files (at most {settings.PACS_UPLOAD_MAX_FILES} per upload)",
-                                     file=archive_name, code="too_many_files",
-                                     status_code=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+                                     file=archive_name, code="too_many_files")
             if isinstance(source, (str, Path)):
                 stored = [m for m in members if m.compress_type == zipfile.ZIP_STORED]
                 offsets = _stored_data_offsets(Path(source), stored, archive_name)
@@ -193,8 +191,7 @@ class UploadBatch:
     def add_stow_body(self, content_type: str, stream: IO[bytes]) -> None:
         """A STOW-RS request body: multipart/related, each part one application/dicom instance."""
         if not content_type.lower().startswith("multipart/related"):
-            raise UploadRejected("STOW-RS expects a multipart/related body", code="unsupported_media_type",
-                                 status_code=status.HTTP_415_UNSUPPORTED_MEDIA_TYPE)
+            raise UploadRejected("STOW-RS expects a multipart/related body", code="unsupported_media_type")
         try:
             parser = MultipartParser(boundary_of(content_type))
             out: IO[bytes] | None = None
@@ -206,8 +203,7 @@ class UploadBatch:
                 received += len(chunk)
                 if received > settings.PACS_UPLOAD_MAX_BYTES:
                     raise UploadRejected(f"the request body is larger than the limit of "
-                                         f"{settings.PACS_UPLOAD_MAX_BYTES} bytes", code="too_large",
-                                         status_code=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+                                         f"{settings.PACS_UPLOAD_MAX_BYTES} bytes", code="too_large")
                 for event, value in parser.feed(chunk):
                     if event == "headers":
                         part_number += 1
@@ -216,8 +212,7 @@ class UploadBatch:
                         part_type = str(headers.get("content-type", "application/dicom")).split(";")[0].strip().lower()
                         if part_type != "application/dicom":
                             raise UploadRejected(f"parts must be application/dicom, not {part_type[:60]}", file=name,
-                                                 code="unsupported_media_type",
-                                                 status_code=status.HTTP_415_UNSUPPORTED_MEDIA_TYPE)
+                                                 code="unsupported_media_type")
                         path = self._new_path()
                         out = path.open("wb")
                         size = 0
@@ -313,8 +308,7 @@ def check_declared_size(request: Any) -> None:
         length = 0
     if length > settings.PACS_UPLOAD_MAX_BYTES:
         raise UploadRejected(f"the request body ({length} bytes) is larger than the limit of "
-                             f"{settings.PACS_UPLOAD_MAX_BYTES} bytes", code="too_large",
-                             status_code=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+                             f"{settings.PACS_UPLOAD_MAX_BYTES} bytes", code="too_large")
 
 
 def _process_alive(pid: int) -> bool:

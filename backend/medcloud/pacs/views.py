@@ -17,7 +17,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from medcloud.accounts.permissions import CanAccessPatientData
-from medcloud.core.errors import ServiceError
+from medcloud.core.errors import ApplicationError
 from medcloud.sharing import services as sharing_services
 from medcloud.sharing.selectors import group_for, share_of, shares_of
 
@@ -175,7 +175,7 @@ class StudySharesView(APIView):
         if "group" in data.validated_data:
             group = group_for(request.user, data.validated_data["group"])
             if group is None:
-                raise ServiceError("The group does not exist or you are not a member.", code="unknown_group")
+                raise ApplicationError("The group does not exist or you are not a member.", code="unknown_group")
         share = sharing_services.study_share(study, actor=request.user, request=request,
                                              access=data.validated_data["access"],
                                              user_email=data.validated_data.get("user_email"), group=group)

@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import QuerySet
-from rest_framework import status
 
-from medcloud.core.errors import ServiceError
+from medcloud.core.errors import ApplicationError
 
 from .models import GroupMembership, MemberRole, StudyShare, UserGroup
 
@@ -26,7 +25,7 @@ def group_for_member(user: Any, group_id: int) -> UserGroup:
     """One of the user's groups (admins: any), else 404: the access helper of a group."""
     group = group_for(user, group_id)
     if group is None:
-        raise ServiceError("Not found.", code="not_found", status_code=status.HTTP_404_NOT_FOUND)
+        raise ApplicationError("Not found.", code="not_found")
     return group
 
 

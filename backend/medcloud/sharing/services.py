@@ -5,20 +5,19 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import transaction
-from rest_framework import status
 
 from medcloud.accounts.selectors import user_by_email
 from medcloud.audit.actions import AuditAction
 from medcloud.audit.services import record_event
-from medcloud.core.errors import ServiceError
+from medcloud.core.errors import ApplicationError
 from medcloud.pacs.selectors import check_study_manager
 
 from .models import GroupMembership, MemberRole, StudyShare, UserGroup
 from .selectors import is_manager
 
 
-def _forbidden(message: str) -> ServiceError:
-    return ServiceError(message, code="permission_denied", status_code=status.HTTP_403_FORBIDDEN)
+def _forbidden(message: str) -> ApplicationError:
+    return ApplicationError(message, code="permission_denied")
 
 
 def _active_user_by_email(email: str) -> Any:
@@ -42,8 +41,7 @@ def group_invite(group: UserGroup, *, actor: Any, email: str, role: str = "membe
         raise _forbidden("Only the group's managers may invite members.")
     invitee = _active_user_by_email(email)
     if invitee is None:
-        raise ServiceError("No active user has this e-mail address.", code="unknown_user",
-                           status_code=status.HTTP_400_BAD_REQUEST)
+        raise ApplicationError("No active user has this e-mail address.", code="unknown_user")
     with transaction.atomic():
         membership, created = GroupMembership.objects.get_or_create(
             group=group, user=invitee, defaults={"role": role, "added_by": actor})
@@ -69,13 +67,12 @@ def _leave(group: UserGroup, *, user_id: int, actor: Any, request: Any, action: 
     with transaction.atomic():
         membership = GroupMembership.objects.select_for_update().filter(group=group, user_id=user_id).first()
         if membership is None:
-            raise ServiceError("This user is not a member of the group.", code="not_found",
-                               status_code=status.HTTP_404_NOT_FOUND)
+            raise ApplicationError("This user is not a member of the group.", code="not_found")
         managers = GroupMembership.objects.filter(group=group, role=MemberRole.MANAGER).exclude(pk=membership.pk)
         others = GroupMembership.objects.filter(group=group).exclude(pk=membership.pk)
         if membership.role == MemberRole.MANAGER and others.exists() and not managers.exists():
-            raise ServiceError("The last manager cannot leave while others remain; make someone else manager "
-                               "first.", code="last_manager", status_code=status.HTTP_409_CONFLICT)
+            raise ApplicationError("The last manager cannot leave while others remain; make someone else manager "
+                               "first.", code="last_manager")
         membership.delete()
         record_event(action, actor=actor, request=request, target_type="group", target_id=group.pk,
                      details={"user": user_id})
@@ -86,14 +83,14 @@ def study_share(study: Any, *, actor: Any, access: str = "read", user_email: str
     """Only the study's owner (or an admin) shares it, with one user or one group."""
     check_study_manager(actor, study, message="Only the study's owner may share it.")
     if (user_email is None) == (group is None):
-        raise ServiceError("Share with either a user (user_email) or a group (group).", code="invalid")
+        raise ApplicationError("Share with either a user (user_email) or a group (group).", code="invalid")
     target_user = None
     if user_email is not None:
         target_user = _active_user_by_email(user_email)
         if target_user is None:
-            raise ServiceError("No active user has this e-mail address.", code="unknown_user")
+            raise ApplicationError("No active user has this e-mail address.", code="unknown_user")
         if target_user.pk == study.owner_id:
-            raise ServiceError("The owner already has access to the study.", code="invalid")
+            raise ApplicationError("The owner already has access to the study.", code="invalid")
     with transaction.atomic():
         share, created = StudyShare.objects.update_or_create(
             study=study, user=target_user, group=group, defaults={"access": access, "granted_by": actor})

@@ -10,11 +10,10 @@ from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
-from rest_framework import status
 
 from medcloud.audit.actions import AuditAction
 from medcloud.audit.services import record_event
-from medcloud.core.errors import ServiceError
+from medcloud.core.errors import ApplicationError
 
 from .. import selectors
 from ..constants import API_TOKEN_PREFIX
@@ -24,7 +23,6 @@ from ..models import (
 )
 
 logger = logging.getLogger(__name__)
-UNAUTHORIZED, FORBIDDEN = status.HTTP_401_UNAUTHORIZED, status.HTTP_403_FORBIDDEN
 
 
 def api_tokens_revoke_all(*, user: User) -> int:
@@ -37,7 +35,8 @@ def api_tokens_revoke_all(*, user: User) -> int:
 def api_token_create(*, user: User, name: str, expires_at: datetime | None, request: Any) -> tuple[ApiToken, str]:
     """Create a token; the raw value is returned once and never stored."""
     if expires_at is not None and expires_at <= timezone.now():
-        raise ServiceError("The expiry must be in the future.", code="invalid", details={"expires_at": ["in the past"]})
+        raise ApplicationError("The expiry must be in the future.", code="invalid",
+                               details={"expires_at": ["in the past"]})
     prefix = secrets.token_hex(4)
     raw = f"{API_TOKEN_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
     with transaction.atomic():

@@ -9,11 +9,10 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
-from rest_framework import status
 
 from medcloud.audit.actions import AuditAction
 from medcloud.audit.services import record_event
-from medcloud.core.errors import ServiceError
+from medcloud.core.errors import ApplicationError
 
 from .. import selectors
 from ..models import (
@@ -25,7 +24,6 @@ from ..models import (
 from .notifications import send_mail_on_commit
 
 logger = logging.getLogger(__name__)
-UNAUTHORIZED, FORBIDDEN = status.HTTP_401_UNAUTHORIZED, status.HTTP_403_FORBIDDEN
 
 
 MAGIC_TYPES = ((b"%PDF-", "application/pdf"), (b"\x89PNG\r\n\x1a\n", "image/png"), (b"\xff\xd8\xff", "image/jpeg"))
@@ -42,29 +40,25 @@ def read_certificate_upload(upload: Any) -> tuple[bytes, str]:
     """The bytes and sniffed type of an uploaded certificate, or a clear 4xx."""
     limit = settings.MEDCLOUD_CERTIFICATE_MAX_BYTES
     if upload.size is not None and upload.size > limit:
-        raise ServiceError(f"The certificate is larger than {limit // (1024 * 1024)} MB.", code="file_too_large",
-                           status_code=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+        raise ApplicationError(f"The certificate is larger than {limit // (1024 * 1024)} MB.", code="file_too_large")
     data = upload.read(limit + 1)
     if len(data) > limit:
-        raise ServiceError(f"The certificate is larger than {limit // (1024 * 1024)} MB.", code="file_too_large",
-                           status_code=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+        raise ApplicationError(f"The certificate is larger than {limit // (1024 * 1024)} MB.", code="file_too_large")
     content_type = sniff_certificate_type(data[:16])
     if content_type is None:
-        raise ServiceError("The certificate must be a PDF, PNG or JPEG file.", code="unsupported_file_type",
-                           status_code=status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, details={"certificate_file": ["type"]})
+        raise ApplicationError("The certificate must be a PDF, PNG or JPEG file.", code="unsupported_file_type",
+                               details={"certificate_file": ["type"]})
     return data, content_type
 
 
 def certificate_submit(*, user: User, number: str, upload: Any, request: Any) -> MedicalCertificate:
     if user.role != Role.HEALTH_PROFESSIONAL:
-        raise ServiceError("Only health professionals submit medical certificates.", code="permission_denied",
-                           status_code=FORBIDDEN)
+        raise ApplicationError("Only health professionals submit medical certificates.", code="permission_denied")
     data, content_type = read_certificate_upload(upload)
     with transaction.atomic():
         User.objects.select_for_update().filter(pk=user.pk).first()  # one submission at a time per user
         if MedicalCertificate.objects.filter(user=user, status=CertificateStatus.PENDING).exists():
-            raise ServiceError("A certificate of yours already awaits validation.", code="already_pending",
-                               status_code=status.HTTP_409_CONFLICT)
+            raise ApplicationError("A certificate of yours already awaits validation.", code="already_pending")
         certificate = MedicalCertificate.objects.create(
             user=user, number=number.strip(), file=data, file_name=(getattr(upload, "name", "") or "certificate")[:200],
             content_type=content_type, size=len(data),
@@ -80,11 +74,9 @@ def certificate_submit(*, user: User, number: str, upload: Any, request: Any) ->
 def _decide(certificate: MedicalCertificate, actor: User) -> MedicalCertificate:
     locked = MedicalCertificate.objects.select_for_update().select_related("user").defer("file").get(pk=certificate.pk)
     if locked.status != CertificateStatus.PENDING:
-        raise ServiceError(f"This certificate was already {locked.status}.", code="already_decided",
-                           status_code=status.HTTP_409_CONFLICT)
+        raise ApplicationError(f"This certificate was already {locked.status}.", code="already_decided")
     if locked.user_id == actor.pk:
-        raise ServiceError("You cannot decide on your own certificate.", code="permission_denied",
-                           status_code=FORBIDDEN)
+        raise ApplicationError("You cannot decide on your own certificate.", code="permission_denied")
     return locked
 
 

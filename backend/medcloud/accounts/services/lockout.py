@@ -9,19 +9,17 @@ from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
-from rest_framework import status
 
 from medcloud.audit.actions import AuditAction
 from medcloud.audit.models import Outcome
 from medcloud.audit.services import record_event
-from medcloud.core.errors import ServiceError
+from medcloud.core.errors import ApplicationError
 
 from ..models import (
     User,
 )
 
 logger = logging.getLogger(__name__)
-UNAUTHORIZED, FORBIDDEN = status.HTTP_401_UNAUTHORIZED, status.HTTP_403_FORBIDDEN
 
 
 LOCKED_OUT = "Too many failed sign-in attempts. Try again later."
@@ -56,4 +54,4 @@ def refuse_if_locked(email: str, user: User | None, request: Any) -> None:
     if login_locked(email):
         record_event(AuditAction.LOGIN_LOCKED, request=request, target_type="user", target_id=user.pk if user else "",
                      outcome=Outcome.DENIED)
-        raise ServiceError(LOCKED_OUT, code="locked_out", status_code=status.HTTP_429_TOO_MANY_REQUESTS)
+        raise ApplicationError(LOCKED_OUT, code="locked_out")

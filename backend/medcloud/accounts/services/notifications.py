@@ -7,10 +7,8 @@ import logging
 
 from django.core.mail import send_mail
 from django.db import transaction
-from rest_framework import status
 
 logger = logging.getLogger(__name__)
-UNAUTHORIZED, FORBIDDEN = status.HTTP_401_UNAUTHORIZED, status.HTTP_403_FORBIDDEN
 
 
 def send_mail_now(subject: str, body: str, to: list[str]) -> None:

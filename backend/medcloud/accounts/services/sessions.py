@@ -17,7 +17,6 @@ from django.core import signing
 from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
-from rest_framework import status
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 from rest_framework_simplejwt.tokens import RefreshToken
@@ -25,7 +24,7 @@ from rest_framework_simplejwt.tokens import RefreshToken
 from medcloud.audit.actions import AuditAction
 from medcloud.audit.models import Outcome
 from medcloud.audit.services import record_event
-from medcloud.core.errors import ServiceError
+from medcloud.core.errors import ApplicationError
 
 from .. import selectors
 from ..constants import ENROLMENT_CLAIM, REVOKED_ACCESS_KEY, SESSION_START_CLAIM
@@ -37,7 +36,6 @@ from .lockout import login_failure_count, login_failures_reset, refuse_if_locked
 from .two_factor import totp_verify, use_recovery_code
 
 logger = logging.getLogger(__name__)
-UNAUTHORIZED, FORBIDDEN = status.HTTP_401_UNAUTHORIZED, status.HTTP_403_FORBIDDEN
 
 
 GENERIC_LOGIN_FAILURE = "Unable to sign in with the given credentials."
@@ -95,7 +93,7 @@ def login_with_password(*, email: str, password: str, request: Any) -> LoginResu
         login_failure_count(email)
         record_event(AuditAction.LOGIN, request=request, target_type="user", target_id=user.pk if user else "",
                      outcome=Outcome.FAILURE, details={"reason": "bad_credentials"})
-        raise ServiceError(GENERIC_LOGIN_FAILURE, code="authentication_failed", status_code=UNAUTHORIZED)
+        raise ApplicationError(GENERIC_LOGIN_FAILURE, code="authentication_failed")
     login_failures_reset(email)
     return login_after_first_factor(user=authenticated, request=request, method="password")
 
@@ -104,14 +102,13 @@ def _user_of_challenge(challenge: str) -> tuple[User, str]:
     try:
         data = signing.loads(challenge, salt=CHALLENGE_SALT, max_age=settings.MEDCLOUD_2FA_CHALLENGE_SECONDS)
     except signing.SignatureExpired:
-        raise ServiceError("This sign-in has expired: start again with your e-mail and password.",
-                           code="challenge_expired", status_code=UNAUTHORIZED) from None
+        raise ApplicationError("This sign-in has expired: start again with your e-mail and password.",
+                           code="challenge_expired") from None
     except signing.BadSignature:
-        raise ServiceError("Invalid sign-in challenge.", code="challenge_invalid",
-                           status_code=UNAUTHORIZED) from None
+        raise ApplicationError("Invalid sign-in challenge.", code="challenge_invalid") from None
     user = User.objects.filter(pk=data["u"], is_active=True).select_related("totp_device").first()
     if user is None or not user.two_factor_enabled:
-        raise ServiceError("Invalid sign-in challenge.", code="challenge_invalid", status_code=UNAUTHORIZED)
+        raise ApplicationError("Invalid sign-in challenge.", code="challenge_invalid")
     return user, data["n"]
 
 
@@ -128,18 +125,17 @@ def login_with_second_factor(*, challenge: str, code: str = "", recovery_code: s
                 totp_verify(user.totp_device, code)
                 method = "totp"
             if not cache.add(f"auth:challenge-used:{nonce}", 1, timeout=settings.MEDCLOUD_2FA_CHALLENGE_SECONDS):
-                raise ServiceError("This sign-in challenge was already used: start again.", code="challenge_used",
-                                   status_code=UNAUTHORIZED)
+                raise ApplicationError("This sign-in challenge was already used: start again.", code="challenge_used")
             record_event(AuditAction.LOGIN, actor=user, request=request, target_type="user", target_id=user.pk,
                          details={"method": "password+" + method})
             if method == "recovery_code":
                 record_event(AuditAction.RECOVERY_CODE_USED, actor=user, request=request, target_type="user",
                              target_id=user.pk)
             result = tokens_for(user)
-    except ServiceError as exc:
+    except ApplicationError as exc:
         login_failure_count(user.email)
         record_event(AuditAction.TWO_FACTOR_VERIFY, actor=user, request=request, target_type="user", target_id=user.pk,
-                     outcome=Outcome.FAILURE, details={"reason": exc.get_codes()})
+                     outcome=Outcome.FAILURE, details={"reason": exc.code})
         raise
     login_failures_reset(user.email)
     return result
@@ -154,7 +150,7 @@ def logout(*, user: User, refresh: str | None, access_token: Any, request: Any) 
             token = None  # already expired or blacklisted: nothing left to revoke
         if token is not None:
             if str(token.get("user_id")) != str(user.pk):
-                raise ServiceError("This refresh token is not yours.", code="invalid_token")
+                raise ApplicationError("This refresh token is not yours.", code="invalid_token")
             token.blacklist()
     if access_token is not None and hasattr(access_token, "get") and access_token.get("jti"):
         remaining = int(access_token["exp"] - time.time())

@@ -7,12 +7,11 @@ import logging
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from rest_framework import status
 
 from medcloud.audit.actions import AuditAction
 from medcloud.audit.models import Outcome
 from medcloud.audit.services import record_event
-from medcloud.core.errors import ServiceError
+from medcloud.core.errors import ApplicationError
 
 from ..models import (
     Role,
@@ -22,7 +21,6 @@ from .certificates import certificate_submit, read_certificate_upload
 from .notifications import send_mail_now
 
 logger = logging.getLogger(__name__)
-UNAUTHORIZED, FORBIDDEN = status.HTTP_401_UNAUTHORIZED, status.HTTP_403_FORBIDDEN
 
 
 def activation_allowed(user: User | None) -> bool:
@@ -66,7 +64,7 @@ def social_user_create(*, email: str, full_name: str, provider: str) -> User:
                                             full_name=full_name or None)
             record_event(AuditAction.SIGNUP, target_type="user", target_id=user.pk, details={"method": provider})
     except IntegrityError:
-        raise ServiceError("An account with this e-mail address already exists.", code="conflict") from None
+        raise ApplicationError("An account with this e-mail address already exists.", code="conflict") from None
     return user
 
 

@@ -13,11 +13,10 @@ import pyotp
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
-from rest_framework import status
 
 from medcloud.audit.actions import AuditAction
 from medcloud.audit.services import record_event
-from medcloud.core.errors import ServiceError
+from medcloud.core.errors import ApplicationError
 
 from .. import selectors
 from ..models import (
@@ -28,7 +27,6 @@ from ..models import (
 )
 
 logger = logging.getLogger(__name__)
-UNAUTHORIZED, FORBIDDEN = status.HTTP_401_UNAUTHORIZED, status.HTTP_403_FORBIDDEN
 
 
 RECOVERY_CODE_COUNT = 10
@@ -44,8 +42,8 @@ def totp_uri(device: TotpDevice) -> str:
 def totp_setup(*, user: User, request: Any) -> TotpDevice:
     """Start (or restart) enrolment: a new secret, not active until confirmed by a first code."""
     if user.two_factor_enabled:
-        raise ServiceError("Two-factor authentication is already on: turn it off first to enrol a new device.",
-                           code="already_enabled", status_code=status.HTTP_409_CONFLICT)
+        raise ApplicationError("Two-factor authentication is already on: turn it off first to enrol a new device.",
+                           code="already_enabled")
     with transaction.atomic():
         TotpDevice.objects.filter(user=user).delete()
         device = TotpDevice.objects.create(user=user, secret=pyotp.random_base32(length=32))
@@ -57,22 +55,21 @@ def totp_verify(device: TotpDevice | None, code: str) -> None:
     """Accept a code of the current 30-second step or one step either side, never the same step twice.
     Call inside a transaction: the device row is locked while its last used step moves on."""
     if device is None:
-        raise ServiceError("Two-factor authentication is not set up.", code="not_enrolled")
+        raise ApplicationError("Two-factor authentication is not set up.", code="not_enrolled")
     device = TotpDevice.objects.select_for_update().get(pk=device.pk)
     code = "".join(str(code or "").split())
     if not (code.isdigit() and len(code) == 6):
-        raise ServiceError("Invalid authentication code.", code="invalid_code", status_code=UNAUTHORIZED)
+        raise ApplicationError("Invalid authentication code.", code="invalid_code")
     totp = pyotp.TOTP(device.secret)
     now_step = int(time.time()) // TOTP_STEP_SECONDS
     for step in (now_step - 1, now_step, now_step + 1):
         if secrets.compare_digest(totp.generate_otp(step), code):
             if device.last_used_step is not None and step <= device.last_used_step:
-                raise ServiceError("This code was already used: wait for the next one.", code="code_reused",
-                                   status_code=UNAUTHORIZED)
+                raise ApplicationError("This code was already used: wait for the next one.", code="code_reused")
             device.last_used_step = step
             device.save(update_fields=["last_used_step"])
             return
-    raise ServiceError("Invalid authentication code.", code="invalid_code", status_code=UNAUTHORIZED)
+    raise ApplicationError("Invalid authentication code.", code="invalid_code")
 
 
 def _normalise_recovery_code(code: str) -> str:
@@ -95,10 +92,9 @@ def use_recovery_code(user: User, code: str) -> None:
     digest = selectors.token_hash(_normalise_recovery_code(code))
     row = RecoveryCode.objects.select_for_update().filter(user=user, code_hash=digest).first()
     if row is None:
-        raise ServiceError("Invalid recovery code.", code="invalid_recovery_code", status_code=UNAUTHORIZED)
+        raise ApplicationError("Invalid recovery code.", code="invalid_recovery_code")
     if row.used_at is not None:
-        raise ServiceError("This recovery code was already used.", code="recovery_code_used",
-                           status_code=UNAUTHORIZED)
+        raise ApplicationError("This recovery code was already used.", code="recovery_code_used")
     row.used_at = timezone.now()
     row.save(update_fields=["used_at"])
 
@@ -107,10 +103,9 @@ def totp_confirm(*, user: User, code: str, request: Any) -> list[str]:
     """Turn 2FA on with a first valid code; returns the ten recovery codes (shown once)."""
     device = TotpDevice.objects.filter(user=user).first()
     if device is None:
-        raise ServiceError("Start the set-up first.", code="not_enrolled")
+        raise ApplicationError("Start the set-up first.", code="not_enrolled")
     if device.confirmed_at is not None:
-        raise ServiceError("Two-factor authentication is already on.", code="already_enabled",
-                           status_code=status.HTTP_409_CONFLICT)
+        raise ApplicationError("Two-factor authentication is already on.", code="already_enabled")
     with transaction.atomic():
         totp_verify(device, code)
         TotpDevice.objects.filter(pk=device.pk).update(confirmed_at=timezone.now())
@@ -122,16 +117,16 @@ def totp_confirm(*, user: User, code: str, request: Any) -> list[str]:
 def check_second_factor(user: User, code: str) -> None:
     device = getattr(user, "totp_device", None)
     if device is None or device.confirmed_at is None:
-        raise ServiceError("Two-factor authentication is not on.", code="not_enabled")
+        raise ApplicationError("Two-factor authentication is not on.", code="not_enabled")
     totp_verify(device, code)
 
 
 def totp_disable(*, user: User, password: str, code: str, request: Any) -> None:
     if not user.check_password(password):
-        raise ServiceError("Your password is not correct.", code="invalid_password", status_code=FORBIDDEN)
+        raise ApplicationError("Your password is not correct.", code="invalid_password")
     if selectors.two_factor_required_for(user):
-        raise ServiceError("Two-factor authentication is required for your role and cannot be turned off.",
-                           code="two_factor_required", status_code=FORBIDDEN)
+        raise ApplicationError("Two-factor authentication is required for your role and cannot be turned off.",
+                           code="two_factor_required")
     with transaction.atomic():
         check_second_factor(user, code)
         TotpDevice.objects.filter(user=user).delete()

@@ -8,11 +8,10 @@ from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
-from rest_framework import status
 
 from medcloud.audit.actions import AuditAction
 from medcloud.audit.services import record_event
-from medcloud.core.errors import ServiceError
+from medcloud.core.errors import ApplicationError
 
 from ..models import (
     Role,
@@ -21,15 +20,13 @@ from ..models import (
 from .sessions import sessions_revoke_all
 
 logger = logging.getLogger(__name__)
-UNAUTHORIZED, FORBIDDEN = status.HTTP_401_UNAUTHORIZED, status.HTTP_403_FORBIDDEN
 
 
 def user_update_by_admin(*, user: User, actor: User, request: Any, role: str | None = None,
                          clinical_role: str | None = None, is_active: bool | None = None) -> User:
     """An admin changes a user's role, clinical role or active state. Deactivation signs the user out."""
     if user.pk == actor.pk and (is_active is False or (role is not None and role != Role.ADMIN)):
-        raise ServiceError("You cannot demote or deactivate your own account.", code="permission_denied",
-                           status_code=FORBIDDEN)
+        raise ApplicationError("You cannot demote or deactivate your own account.", code="permission_denied")
     changes: dict[str, Any] = {}
     if role is not None and role != user.role:
         changes["role"] = role
@@ -39,7 +36,7 @@ def user_update_by_admin(*, user: User, actor: User, request: Any, role: str | N
         changes["clinical_role"] = clinical_role
     if changes.get("role", user.role) == Role.HEALTH_PROFESSIONAL and not changes.get("clinical_role",
                                                                                       user.clinical_role):
-        raise ServiceError("A health professional needs a clinical role.", code="invalid",
+        raise ApplicationError("A health professional needs a clinical role.", code="invalid",
                            details={"clinical_role": ["required for health professionals"]})
     if is_active is not None and is_active != user.is_active:
         changes["is_active"] = is_active

@@ -7,9 +7,9 @@ import json
 from typing import Any
 
 from asgiref.sync import sync_to_async
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 
-from medcloud.core.errors import ServiceError, error_body
+from medcloud.core.errors import ApplicationError, error_response
 
 from ..auth import Caller
 from ..uploads import check_declared_size, upload_batch
@@ -21,10 +21,8 @@ async def stow(request: HttpRequest, caller: Caller, study_uid: str | None) -> H
         return error(403, "permission_denied", "A viewer token may not store instances.")
     try:
         body = await sync_to_async(_stow_sync)(request, caller, study_uid)
-    except ServiceError as exc:
-        codes = exc.get_codes()
-        return JsonResponse(error_body(exc.status_code, codes if isinstance(codes, str) else "invalid",
-                                       str(exc.detail), getattr(exc, "extra_details", {})), status=exc.status_code)
+    except ApplicationError as exc:
+        return error_response(exc)  # core/errors.py: the code's status, the one error shape
     return HttpResponse(json.dumps(body), status=200, content_type="application/dicom+json")
 
 
