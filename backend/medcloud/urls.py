@@ -2,6 +2,7 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from medcloud.core.views import HealthView, spa_index
+from medcloud.inference.urls import job_patterns, model_patterns
 from medcloud.pacs.dicomweb import dicomweb_authz, dicomweb_proxy
 
 api_patterns = [
@@ -12,6 +13,8 @@ api_patterns = [
     path("auth/", include("medcloud.accounts.urls")),
     path("pacs/", include("medcloud.pacs.urls")),
     path("groups/", include("medcloud.sharing.urls")),
+    path("models/", include(model_patterns)),
+    path("jobs/", include(job_patterns)),
 ]
 
 urlpatterns = [

@@ -66,13 +66,14 @@ def https_server(env: dict[str, str], log_path: Path) -> Iterator[str]:
 
 
 @contextmanager
-def celery_worker(env: dict[str, str], log_path: Path, hostname: str = "test-worker") -> Iterator[subprocess.Popen]:
+def celery_worker(env: dict[str, str], log_path: Path, hostname: str = "test-worker",
+                  queues: str = "celery") -> Iterator[subprocess.Popen]:
     """Run a real Celery worker against the real Redis; yield once it answers a ping."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
             [str(VENV_BIN / "celery"), "-A", "medcloud", "worker", "--concurrency=1", "--pool=solo",
-             f"--hostname={hostname}@%h", "--loglevel=INFO", "--without-gossip", "--without-mingle"],
+             f"--hostname={hostname}@%h", "--loglevel=INFO", "--without-gossip", "--without-mingle", "-Q", queues],
             env=env, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT,
         )
         try:

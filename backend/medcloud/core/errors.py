@@ -50,7 +50,8 @@ STATUS_BY_CODE: dict[str, int] = {
     "not_found": status.HTTP_404_NOT_FOUND,
     # 409: the request contradicts the state of things
     **dict.fromkeys(("conflict", "study_mismatch", "inconsistent_series", "study_exists", "patient_mismatch",
-                     "already_enabled", "already_pending", "already_decided", "last_manager"), status.HTTP_409_CONFLICT),
+                     "already_enabled", "already_pending", "already_decided", "last_manager"),
+                    status.HTTP_409_CONFLICT),
     # 413 / 415: the body
     **dict.fromkeys(("too_large", "too_many_files", "file_too_large"), status.HTTP_413_REQUEST_ENTITY_TOO_LARGE),
     **dict.fromkeys(("unsupported_media_type", "unsupported_file_type"), status.HTTP_415_UNSUPPORTED_MEDIA_TYPE),

@@ -65,6 +65,7 @@ INSTALLED_APPS = [
     "medcloud.accounts",
     "medcloud.pacs",
     "medcloud.sharing",
+    "medcloud.inference",
 ]
 
 MIDDLEWARE = [
@@ -227,8 +228,19 @@ PACS_READ_GRANT_SECONDS = float(env("MEDCLOUD_READ_GRANT_SECONDS", "5"))
 PACS_INGEST_STALE_SECONDS = float(env("MEDCLOUD_INGEST_STALE_SECONDS", "3600"))
 PACS_ORPHAN_GRACE_SECONDS = float(env("MEDCLOUD_ORPHAN_GRACE_SECONDS", "86400"))
 PACS_RECONCILE_INTERVAL_SECONDS = float(env("MEDCLOUD_RECONCILE_INTERVAL_SECONDS", "600"))
+# Inference jobs (medcloud.inference): per-user limit of queued + running jobs, attempts when a worker dies
+# mid-job, how long a running job may go without a heartbeat before the watchdog sends it again, the worker's
+# series cache (in memory, LRU), the sandbox's wall clock, and the hard time limit of one job.
+INFERENCE_MAX_ACTIVE_JOBS_PER_USER = int(env("MEDCLOUD_MAX_ACTIVE_JOBS_PER_USER", "3"))
+INFERENCE_MAX_ATTEMPTS = int(env("MEDCLOUD_JOB_MAX_ATTEMPTS", "2"))
+INFERENCE_STALE_SECONDS = float(env("MEDCLOUD_JOB_STALE_SECONDS", "120"))
+INFERENCE_SERIES_CACHE_BYTES = int(env("MEDCLOUD_SERIES_CACHE_BYTES", str(512 * 1024**2)))
+INFERENCE_SANDBOX_WALL_SECONDS = float(env("MEDCLOUD_SANDBOX_WALL_SECONDS", "600"))
+INFERENCE_HARD_TIME_LIMIT_SECONDS = int(env("MEDCLOUD_JOB_TIME_LIMIT_SECONDS", "1800"))
+INFERENCE_QUEUE = env("MEDCLOUD_INFERENCE_QUEUE", "celery")
 CELERY_BEAT_SCHEDULE = {
     "reconcile-orthanc": {"task": "pacs.reconcile_orthanc", "schedule": PACS_RECONCILE_INTERVAL_SECONDS},
+    "reap-inference-jobs": {"task": "inference.reap_jobs", "schedule": 60.0},
 }
 
 # Local runs: mail lands in files in a private folder. The console backend printed activation and password-reset
