@@ -8,7 +8,7 @@ export PATH := $(CURDIR)/.venv/bin:$(PATH)
 export PYTHONPATH := $(CURDIR)/backend
 
 .PHONY: help run test test-fast install system-deps python-deps frontend services-start services-stop lint typecheck \
-        train evaluate benchmark-ai benchmark-pacs schema clean
+        train evaluate benchmark-ai benchmark-pacs benchmark-inference schema clean
 
 help:
 	@echo "make run       install what is missing, start the whole stack (https://localhost:8443)"
@@ -73,6 +73,10 @@ benchmark-ai: python-deps
 benchmark-pacs: python-deps
 	@python3 scripts/ensure_env.py && scripts/services.sh start >/dev/null
 	$(PY) -m benchmarks.pacs $(ARGS)
+
+benchmark-inference: python-deps
+	@python3 scripts/ensure_env.py && scripts/services.sh start >/dev/null
+	$(PY) -m benchmarks.inference $(ARGS)
 
 clean:
 	scripts/services.sh stop || true

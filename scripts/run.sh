@@ -39,6 +39,8 @@ scripts/services.sh start --record "$STARTED"
 "$PY" backend/manage.py seed_demo
 # finish what a crash left in Orthanc (uploads' journals), report studies no MedCloud study owns
 "$PY" backend/manage.py reconcile_orthanc
+# MedCloud's bundled models (SDK packages in the code base), published to everyone; a new version if changed
+"$PY" backend/manage.py publish_bundled_models
 read -r CERT KEY < <(scripts/tls.sh)
 PORT=${MEDCLOUD_HTTPS_PORT:-8443}
 BIND=${MEDCLOUD_BIND:-127.0.0.1}

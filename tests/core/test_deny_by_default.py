@@ -44,6 +44,7 @@ def _walk(patterns, prefix=""):
 def _concrete(route: str) -> str:
     """A real path for a route: ids become 1, the provider github, the DICOMweb path a study."""
     path = re.sub(r"<int:[a-z_]+>", "1", route)
+    path = re.sub(r"<uuid:[a-z_]+>", "6fb8d52d-388d-4acc-b8bc-cbb98e9486bb", path)
     path = path.replace("(?P<id>[^/.]+)", "1").replace("(?P<provider>[a-z0-9-]+)", "github")
     path = path.replace("(?P<path>.*)", f"studies/{SAMPLE_STUDY_UID}/metadata")
     return path.replace("^", "").replace("$", "")

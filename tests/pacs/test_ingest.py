@@ -234,7 +234,7 @@ def test_oversized_body_and_too_many_files_are_refused(test_database_name, make_
 
 def test_failure_while_storing_rolls_back_what_orthanc_already_holds(make_user, series_factory, orthanc, monkeypatch):
     """In-process: the 4th of 6 files fails after others reached Orthanc; nothing must remain."""
-    from medcloud.core.errors import ServiceError
+    from medcloud.core.errors import ApplicationError
     from medcloud.pacs import services
     from medcloud.pacs.uploads import upload_batch
 
@@ -250,7 +250,7 @@ def test_failure_while_storing_rolls_back_what_orthanc_already_holds(make_user, 
 
     monkeypatch.setattr(services, "deidentify_file", flaky)
     before = db_counts()
-    with upload_batch() as batch, pytest.raises((RuntimeError, ServiceError)):
+    with upload_batch() as batch, pytest.raises((RuntimeError, ApplicationError)):
         for path in series.files:
             with path.open("rb") as handle:
                 batch.add_stream(path.name, handle)
