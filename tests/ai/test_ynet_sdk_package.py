@@ -51,12 +51,12 @@ def test_the_same_files_uploaded_are_refused(tmp_path):
     assert any("import medcloud.ai.ynet" in p.message and "bundled" in p.message for p in problems)
     zipped = shutil.make_archive(str(tmp_path / "ynet"), "zip", PACKAGE)
     assert any("medcloud.ai" in p.message for p in validate_package(zipped))
-    # the flag does not turn an upload into a bundled package: only folders under medcloud/ai/ qualify
+    # a folder is bundled only under medcloud/ai/ (an extracted upload never is, whoever passes the flag) ...
     copy = shutil.copytree(PACKAGE, tmp_path / "upload", ignore=shutil.ignore_patterns("__pycache__"))
     (problem,) = validate_package(copy, bundled=True)
     assert "bundled packages are folders shipped with the platform" in problem.message
-    (problem,) = validate_package(zipped, bundled=True)
-    assert "bundled packages are folders shipped with the platform" in problem.message
+    # ... a zip on the word of the platform, which passes bundled=True only for its own zip of such a folder
+    assert validate_package(zipped, bundled=True) == []
     with pytest.raises(PackageError):
         run_package(PACKAGE, tmp_path, tmp_path / "out")  # refused before anything runs
 
@@ -289,6 +289,19 @@ def test_heatmap_captures_exist(tumour_run):
         assert str(sc.SourceImageSequence[0].ReferencedSOPInstanceUID) in sources
         assert lib.tumour_type in sc.SeriesDescription and "sha256:" in sc.ImageComments
     assert doc["results"]["heatmaps"][0]["label"] == lib.tumour_type
+
+
+def test_the_platform_zip_runs_as_the_worker_runs_it(tumour_run, tmp_path):
+    """What the inference app does with a bundled model: publish the deterministic zip of the folder
+    (``packages.zip_folder``, validated with bundled=True), then run the stored zip in-process with bundled=True."""
+    from medcloud.inference.packages import file_sha256, zip_folder
+
+    zipped = zip_folder(PACKAGE, tmp_path / "ynet.zip")
+    assert validate_package(zipped, bundled=True) == []
+    doc = run_package(zipped, tumour_run["series_dir"], tmp_path / "out", sandbox=False, bundled=True, ran_by="job")
+    assert doc["provenance"]["package_sha256"] == file_sha256(zipped)  # the stored version's SHA-256
+    assert doc["results"]["labels"] == tumour_run["doc"]["results"]["labels"]
+    assert doc["results"]["measurements"] == tumour_run["doc"]["results"]["measurements"]
 
 
 def test_real_mr_series_says_what_the_library_says(library, ynet_data, tmp_path):

@@ -14,7 +14,8 @@ def main(argv: list[str] | None = None) -> int:
     check.add_argument(
         "--bundled",
         action="store_true",
-        help="a package shipped with the platform (a folder under medcloud/ai/): it may import medcloud.ai",
+        help="a package shipped with the platform (a folder under medcloud/ai/, or the platform's zip of one):"
+        " it may import medcloud.ai",
     )
     run = sub.add_parser("run", help="run a package on a DICOM series and write SEG/SR/JSON as the platform would")
     run.add_argument("package")

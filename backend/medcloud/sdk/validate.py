@@ -589,15 +589,17 @@ def inspect_package(
 ) -> tuple[PackageInfo, list[Problem]]:
     """Validate a package folder or zip and describe it (manifest, tasks) without importing it.
 
-    ``bundled=True`` is for the packages shipped with the platform (folders under ``medcloud/ai/``, run
-    in-process, never uploaded): they may also import ``medcloud.ai``. Any other path (an extracted upload, a
-    zip) is refused with ``bundled=True``; without it every check is the same as for an upload."""
+    ``bundled=True`` is for the packages shipped with the platform, run in-process and never uploaded: they may
+    also import ``medcloud.ai``; every other check is the same as for an upload. It is accepted for a folder under
+    ``medcloud/ai/`` and for a zip — the platform's stored copy of a version it zipped from such a folder, which it
+    vouches for (``AIModel.bundled``); a folder anywhere else (an extracted upload) is refused. Upload paths never
+    pass it."""
     limits = limits or ValidationLimits()
     path = Path(path)
     problems: list[Problem] = []
     if path.is_symlink():
         return PackageInfo(None, (), None, ()), [Problem(path.name, 0, "the package itself is a symbolic link")]
-    if bundled and not is_bundled_location(path):
+    if bundled and path.is_dir() and not is_bundled_location(path):
         return PackageInfo(None, (), None, ()), [
             Problem(
                 path.name,
@@ -613,7 +615,7 @@ def inspect_package(
         try:
             with zipfile.ZipFile(path) as zf:
                 files = _check_entries(_zip_entries(zf, problems), problems, limits)
-                info = _inspect(files, problems)
+                info = _inspect(files, problems, bundled)
         except (zipfile.BadZipFile, OSError, RuntimeError, NotImplementedError) as exc:
             return PackageInfo(None, (), None, ()), [Problem(path.name, 0, f"not a readable zip: {exc}")]
     else:
