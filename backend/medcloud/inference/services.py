@@ -66,9 +66,12 @@ def _problems(problems: list[Any]) -> ApplicationError:
                                                   for p in problems]})
 
 
-def version_publish(*, model: AIModel, package: Path, actor: Any, request: Any = None) -> ModelVersion:
-    """Validate a package zip, store it, and make it the model's new current version."""
-    info, problems = inspect_package(package)
+def version_publish(*, model: AIModel, package: Path, actor: Any, request: Any = None,
+                    bundled: bool = False) -> ModelVersion:
+    """Validate a package zip, store it, and make it the model's new current version. ``bundled``: only for the
+    zip of a package folder shipped in the code base (``bundled_models_ensure``): it may import medcloud.ai and its
+    jobs run in-process; recorded in the version's manifest, never set for an upload or a working copy."""
+    info, problems = inspect_package(package, bundled=bundled)
     if problems:
         raise _problems(problems)
     assert info.manifest is not None
@@ -77,7 +80,7 @@ def version_publish(*, model: AIModel, package: Path, actor: Any, request: Any =
                 "sdk_version": info.manifest.sdk_version, "requirements": list(info.manifest.requirements),
                 "tasks": [{"name": t.name, "type": str(t.type), "labels": list(t.labels),
                            "modalities": list(t.modalities)} for t in info.tasks],
-                "files": list(info.files)}
+                "files": list(info.files), "bundled": bundled}
     with transaction.atomic():
         locked = AIModel.objects.select_for_update().get(pk=model.pk)
         number = (locked.versions.aggregate(n=Max("number"))["n"] or 0) + 1
@@ -208,7 +211,7 @@ def bundled_models_ensure() -> list[AIModel]:
         with tempfile.TemporaryDirectory(prefix="medcloud-bundled-") as tmp:
             zipped = packages.zip_folder(source, Path(tmp) / f"{name}.zip")
             if model.current_version is None or model.current_version.sha256 != packages.file_sha256(zipped):
-                version_publish(model=model, package=zipped, actor=None)
+                version_publish(model=model, package=zipped, actor=None, bundled=True)
         made.append(model)
     return made
 

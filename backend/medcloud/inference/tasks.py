@@ -183,7 +183,8 @@ def execute(job: InferenceJob) -> dict[str, Any]:
     timings["fetch_s"] = round(time.perf_counter() - started, 3)
     _update(job.pk, progress=10, message="series fetched", heartbeat_at=timezone.now())
     package = packages.path_for(job.version.sha256)
-    bundled = job.version.model.bundled
+    # in-process only for a version published from the code base (not, e.g., an admin's edit of a bundled model)
+    bundled = bool(job.version.model.bundled and job.version.manifest.get("bundled"))
     with tempfile.TemporaryDirectory(prefix="medcloud-job-", dir=settings.FILE_UPLOAD_TEMP_DIR) as tmp:
         series_dir, out_dir = Path(tmp) / "series", Path(tmp) / "out"
         series_dir.mkdir()
@@ -191,7 +192,8 @@ def execute(job: InferenceJob) -> dict[str, Any]:
             (series_dir / f"{index:05d}.dcm").write_bytes(data)
         run_started = time.perf_counter()
         try:
-            doc = run_package(package, series_dir, out_dir, sandbox=not bundled, ran_by=f"user {job.requested_by_id}",
+            doc = run_package(package, series_dir, out_dir, sandbox=not bundled, bundled=bundled,
+                              ran_by=f"user {job.requested_by_id}",
                               limits=SandboxLimits(wall_seconds=settings.INFERENCE_SANDBOX_WALL_SECONDS),
                               on_progress=_progress(job))
         except PackageError as exc:

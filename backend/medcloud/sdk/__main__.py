@@ -11,11 +11,18 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     check = sub.add_parser("check", help="validate a package folder or zip without running it")
     check.add_argument("package")
+    check.add_argument(
+        "--bundled",
+        action="store_true",
+        help="a package shipped with the platform (a folder under medcloud/ai/, or the platform's zip of one):"
+        " it may import medcloud.ai",
+    )
     run = sub.add_parser("run", help="run a package on a DICOM series and write SEG/SR/JSON as the platform would")
     run.add_argument("package")
     run.add_argument("--series", required=True, help="a folder holding one DICOM series")
     run.add_argument("--out", required=True, help="the output folder")
     run.add_argument("--sandbox", action="store_true", help="run in the bubblewrap sandbox, as the platform does")
+    run.add_argument("--bundled", action="store_true", help="a package shipped with the platform (see check)")
     run.add_argument("--ran-by", default=None, help="who runs it (provenance); default: the current user")
     run.add_argument("--wall-seconds", type=float, default=None)
     run.add_argument("--cpu-seconds", type=int, default=None)
@@ -25,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     from medcloud.sdk.validate import PackageError, validate_package
 
     if args.command == "check":
-        problems = validate_package(args.package)
+        problems = validate_package(args.package, bundled=args.bundled)
         for p in problems:
             print(p)
         print(f"{len(problems)} problem(s)" if problems else "ok: the package is valid", file=sys.stderr)
@@ -64,6 +71,7 @@ def main(argv: list[str] | None = None) -> int:
             limits=limits,
             ran_by=args.ran_by,
             on_progress=progress,
+            bundled=args.bundled,
         )
     except PackageError as exc:
         for p in exc.problems:

@@ -46,12 +46,17 @@ def run_package(
     ran_by: str | None = None,
     result_limits: ResultLimits | None = None,
     on_progress: Callable[[float, str], None] | None = None,
+    bundled: bool = False,
 ) -> dict[str, Any]:
     """Validate ``package`` (folder or zip), run it on the series in ``series_dir``, validate the results and write
-    the DICOM outputs and ``results.json`` into ``out_dir``. Returns the ``results.json`` document."""
+    the DICOM outputs and ``results.json`` into ``out_dir``. Returns the ``results.json`` document.
+
+    ``bundled=True``: a package shipped with the platform (a folder under ``medcloud/ai/``, or the platform's
+    zip of one), validated as such (it may import ``medcloud.ai``); see
+    :func:`medcloud.sdk.validate.inspect_package`."""
     package = Path(package)
     out_dir = Path(out_dir)
-    info, problems = inspect_package(package)
+    info, problems = inspect_package(package, bundled=bundled)
     if problems:
         raise PackageError(problems)
     sha = package_sha256(package)

@@ -56,6 +56,10 @@ IGNORED_DIRS = frozenset({"__pycache__"})  # written by Python itself in a local
 MAIN = "main.py"
 MANIFEST = "model.toml"
 SDK_BASES = {"InferTask", "Application"}
+# Bundled packages (shipped with the platform, trusted, run in-process) are thin main.py files over the
+# platform's own model library: they alone may import medcloud.ai, and only from folders under it.
+BUNDLED_ROOT = Path(__file__).resolve().parent.parent / "ai"
+BUNDLED_IMPORTS = "medcloud.ai"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -450,28 +454,44 @@ def _analyse_main(tree: ast.Module, problems: list[Problem]) -> tuple[list[TaskS
     return tasks, app.name, listed, app.lineno
 
 
+def _platform_module_allowed(module: str, bundled: bool) -> bool:
+    """May a package import this ``medcloud`` module? ``medcloud.sdk`` always; ``medcloud.ai`` (the platform's
+    model library) only for a bundled package."""
+    allowed = ("medcloud.sdk",) + ((BUNDLED_IMPORTS,) if bundled else ())
+    return any(module == a or module.startswith(a + ".") for a in allowed)
+
+
 def _check_imports(
-    name: str, tree: ast.Module, local: set[str], requirements: set[str], problems: list[Problem]
+    name: str,
+    tree: ast.Module,
+    local: set[str],
+    requirements: set[str],
+    problems: list[Problem],
+    bundled: bool = False,
 ) -> None:
     provided = installed_modules()
     stdlib = set(sys.stdlib_module_names)
+    only = "only medcloud.sdk (and, for a bundled package, medcloud.ai) may" if bundled else "only medcloud.sdk may"
     for node in ast.walk(tree):
         modules: list[tuple[str, int]] = []
         if isinstance(node, ast.Import):
             modules = [(a.name, node.lineno) for a in node.names]
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
             if node.module == "medcloud":
-                if any(a.name != "sdk" for a in node.names):
-                    problems.append(Problem(name, node.lineno, "only medcloud.sdk may be imported from the platform"))
+                if any(not _platform_module_allowed(f"medcloud.{a.name}", bundled) for a in node.names):
+                    problems.append(Problem(name, node.lineno, f"{only} be imported from the platform"))
                 continue
             modules = [(node.module, node.lineno)]
         for module, line in modules:
             top = module.split(".", 1)[0]
             if top == "medcloud":
-                if not (module == "medcloud.sdk" or module.startswith("medcloud.sdk.")):
-                    problems.append(
-                        Problem(name, line, f"import {module}: only medcloud.sdk may be imported from the platform")
+                if not _platform_module_allowed(module, bundled):
+                    hint = (
+                        ""
+                        if bundled or not (module == BUNDLED_IMPORTS or module.startswith(BUNDLED_IMPORTS + "."))
+                        else " (medcloud.ai is for the packages bundled with the platform, not for uploads)"
                     )
+                    problems.append(Problem(name, line, f"import {module}: {only} be imported from the platform{hint}"))
                 continue
             if top in stdlib or top in local or top == "__future__":
                 continue
@@ -503,7 +523,7 @@ def _requirement_line(text: str, dist: str) -> int:
     return 0
 
 
-def _inspect(files: dict[str, _Entry], problems: list[Problem]) -> PackageInfo:
+def _inspect(files: dict[str, _Entry], problems: list[Problem], bundled: bool = False) -> PackageInfo:
     manifest: Manifest | None = None
     requirements: set[str] = set()
     if MANIFEST not in files:
@@ -535,7 +555,7 @@ def _inspect(files: dict[str, _Entry], problems: list[Problem]) -> PackageInfo:
         except SyntaxError as exc:
             problems.append(Problem(name, exc.lineno or 0, f"syntax error: {exc.msg}"))
             continue
-        _check_imports(name, tree, local, requirements, problems)
+        _check_imports(name, tree, local, requirements, problems, bundled)
         if name == MAIN:
             tasks, app_name, listed, app_line = _analyse_main(tree, problems)
             if manifest is not None and app_name:
@@ -556,23 +576,46 @@ def _inspect(files: dict[str, _Entry], problems: list[Problem]) -> PackageInfo:
     return PackageInfo(manifest, tuple(tasks), app_name, tuple(sorted(files)))
 
 
+def is_bundled_location(path: str | os.PathLike) -> bool:
+    """Is ``path`` a folder inside the platform's own model library (``medcloud/ai/``), i.e. shipped with it?"""
+    path = Path(path)
+    if path.is_symlink() or not path.is_dir():
+        return False
+    return BUNDLED_ROOT in path.resolve().parents
+
+
 def inspect_package(
-    path: str | os.PathLike, limits: ValidationLimits | None = None
+    path: str | os.PathLike, limits: ValidationLimits | None = None, *, bundled: bool = False
 ) -> tuple[PackageInfo, list[Problem]]:
-    """Validate a package folder or zip and describe it (manifest, tasks) without importing it."""
+    """Validate a package folder or zip and describe it (manifest, tasks) without importing it.
+
+    ``bundled=True`` is for the packages shipped with the platform, run in-process and never uploaded: they may
+    also import ``medcloud.ai``; every other check is the same as for an upload. It is accepted for a folder under
+    ``medcloud/ai/`` and for a zip — the platform's stored copy of a version it zipped from such a folder, which it
+    vouches for (``AIModel.bundled``); a folder anywhere else (an extracted upload) is refused. Upload paths never
+    pass it."""
     limits = limits or ValidationLimits()
     path = Path(path)
     problems: list[Problem] = []
     if path.is_symlink():
         return PackageInfo(None, (), None, ()), [Problem(path.name, 0, "the package itself is a symbolic link")]
+    if bundled and path.is_dir() and not is_bundled_location(path):
+        return PackageInfo(None, (), None, ()), [
+            Problem(
+                path.name,
+                0,
+                f"bundled packages are folders shipped with the platform under {BUNDLED_ROOT};"
+                " this one is not (validate it as an upload, without bundled)",
+            )
+        ]
     if path.is_dir():
         files = _check_entries(_dir_entries(path, problems), problems, limits)
-        info = _inspect(files, problems)
+        info = _inspect(files, problems, bundled)
     elif path.is_file() and zipfile.is_zipfile(path):
         try:
             with zipfile.ZipFile(path) as zf:
                 files = _check_entries(_zip_entries(zf, problems), problems, limits)
-                info = _inspect(files, problems)
+                info = _inspect(files, problems, bundled)
         except (zipfile.BadZipFile, OSError, RuntimeError, NotImplementedError) as exc:
             return PackageInfo(None, (), None, ()), [Problem(path.name, 0, f"not a readable zip: {exc}")]
     else:
@@ -580,9 +623,12 @@ def inspect_package(
     return info, sorted(set(problems))
 
 
-def validate_package(path: str | os.PathLike, limits: ValidationLimits | None = None) -> list[Problem]:
-    """The problems of a package folder or zip (empty when it is acceptable). Never imports or executes it."""
-    return inspect_package(path, limits)[1]
+def validate_package(
+    path: str | os.PathLike, limits: ValidationLimits | None = None, *, bundled: bool = False
+) -> list[Problem]:
+    """The problems of a package folder or zip (empty when it is acceptable). Never imports or executes it.
+    ``bundled``: see :func:`inspect_package`."""
+    return inspect_package(path, limits, bundled=bundled)[1]
 
 
 def extract_package(

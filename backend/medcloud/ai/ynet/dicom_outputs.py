@@ -215,19 +215,15 @@ def build_gradcam_series(
 
 def build_dicom_outputs(result, predictor, with_gradcam: bool = True) -> dict[str, Any]:
     """``{"seg": Dataset, "sr": Dataset, "heatmaps": [Dataset, ...]}`` for a ``SeriesResult``."""
-    from medcloud.ai.common.preprocessing import probs_to_size
     from medcloud.ai.ynet.preprocessing import dicom_slices01
 
     seg = build_seg(result)
     sr = build_sr(result, seg)
     heat_ds: list[Dataset] = []
     if with_gradcam:
-        from medcloud.ai.common.gradcam import GradCAM
+        from medcloud.ai.ynet.inference import gradcam_maps
 
-        cam = GradCAM(predictor.model)  # the Y-Net names its Grad-CAM layer (the bottleneck)
-        class_idx = np.array([result.class_names.index(s.predicted_class) for s in result.slices])
-        maps = cam.heatmaps(result.model_inputs, class_idx)
+        maps_full = gradcam_maps(result, predictor)  # each slice's predicted class; Grad-CAM kept warm
         images = dicom_slices01(result.series.datasets)
-        maps_full = [np.clip(probs_to_size(m, im.shape), 0, 1) for m, im in zip(maps, images, strict=False)]
         heat_ds = build_gradcam_series(result, maps_full, images)
     return {"seg": seg, "sr": sr, "heatmaps": heat_ds}
