@@ -176,7 +176,8 @@ def build_sr(
     algo = hd.sr.AlgorithmIdentification(
         name=_short(provenance.model_name),
         version=_short(provenance.model_version),
-        parameters=[f"{k}={v}"[:64] for k, v in provenance.parameters().items()],
+        # each parameter is an LO (64 characters): the package's SHA-256 (64 hex digits) whole, on its own
+        parameters=[provenance.package_sha256, f"ran_by={provenance.ran_by}"[:64], f"ran_at={provenance.ran_at}"],
     )
     context = hd.sr.ObservationContext(
         observer_person_context=hd.sr.ObserverContext(

@@ -221,7 +221,7 @@ def build_dicom_outputs(result, predictor, with_gradcam: bool = True) -> dict[st
     sr = build_sr(result, seg)
     heat_ds: list[Dataset] = []
     if with_gradcam:
-        from medcloud.ai.ynet.inference import gradcam_maps
+        from medcloud.ai.ynet.explain import gradcam_maps
 
         maps_full = gradcam_maps(result, predictor)  # each slice's predicted class; Grad-CAM kept warm
         images = dicom_slices01(result.series.datasets)

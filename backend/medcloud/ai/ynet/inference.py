@@ -22,6 +22,7 @@ import numpy as np
 from pydicom.dataset import Dataset
 
 from medcloud.ai.common.dicom_io import SortedSeries, sort_series
+from medcloud.ai.ynet import explain
 from medcloud.ai.ynet.config import CLASSES, NO_TUMOUR
 
 _PREDICTOR = None
@@ -39,32 +40,15 @@ def get_predictor():
     return _PREDICTOR
 
 
-_GRADCAMS: dict[int, Any] = {}
-
-
 def get_gradcam(predictor=None):
-    """A process-wide Grad-CAM of the predictor's network (built and traced once per model, then kept warm)."""
-    from medcloud.ai.common.gradcam import GradCAM
-
-    model = (predictor or get_predictor()).model
-    cam = _GRADCAMS.get(id(model))
-    if cam is None or cam.model is not model:
-        cam = _GRADCAMS[id(model)] = GradCAM(model)  # the Y-Net names its Grad-CAM layer (the bottleneck)
-    return cam
+    """A process-wide Grad-CAM of the predictor's network (explain.get_gradcam), the worker's predictor by
+    default."""
+    return explain.get_gradcam(predictor or get_predictor())
 
 
 def gradcam_maps(result: SeriesResult, predictor=None, class_name: str | None = None) -> list[np.ndarray]:
-    """Grad-CAM heat-maps of a series result, one float32 map in [0, 1] per sorted slice at the slice's own
-    resolution, explaining ``class_name`` on every slice (default: each slice's predicted class)."""
-    from medcloud.ai.common.preprocessing import probs_to_size
-
-    if class_name is None:
-        class_idx = np.array([result.class_names.index(s.predicted_class) for s in result.slices])
-    else:
-        class_idx = np.full(len(result.slices), result.class_names.index(class_name))
-    maps = get_gradcam(predictor).heatmaps(result.model_inputs, class_idx)
-    shapes = [(int(ds.Rows), int(ds.Columns)) for ds in result.series.datasets]
-    return [np.clip(probs_to_size(m, shape), 0, 1).astype(np.float32) for m, shape in zip(maps, shapes, strict=True)]
+    """Grad-CAM heat-maps of a series result (explain.gradcam_maps), the worker's predictor by default."""
+    return explain.gradcam_maps(result, predictor or get_predictor(), class_name)
 
 
 @dataclasses.dataclass
