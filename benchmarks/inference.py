@@ -103,14 +103,16 @@ def main(argv: list[str] | None = None) -> None:
         studies = {n: _study(client, headers, args.series, work, n) for n in (24, 192)}
         print("\n1. One job at a time, warm worker (the first job of each kind is a warm-up, not counted)")
         for n, (study_id, series_uid) in studies.items():
-            _run(client, headers, model["id"], study_id, series_uid)
+            print(_line(f"(first run: series fetched from Orthanc) {n} slices:",
+                        [_run(client, headers, model["id"], study_id, series_uid)]))
             samples = [_run(client, headers, model["id"], study_id, series_uid) for _ in range(args.runs)]
             print(_line(f"template package, sandboxed, {n} slices:", samples))
         bundled = [m for m in bundled_models_ensure() if m.current_version is not None]
         for m in bundled:
             AIModel.objects.filter(pk=m.pk).update(published=True)
             for n, (study_id, series_uid) in studies.items():
-                _run(client, headers, m.pk, study_id, series_uid)
+                print(_line(f"(first run: model loaded, warm series) {n} slices:",
+                            [_run(client, headers, m.pk, study_id, series_uid)]))
                 samples = [_run(client, headers, m.pk, study_id, series_uid) for _ in range(args.runs)]
                 print(_line(f"{m.name[:24]}, in the worker, {n} slices:", samples))
         if not bundled:
@@ -119,16 +121,21 @@ def main(argv: list[str] | None = None) -> None:
         with celery_worker(env, REPO_ROOT / ".var" / "bench" / "worker-2.log", hostname="bench-2"):
             user2 = _user()
             h2 = {"Authorization": f"Bearer {_token(user2)}"}
+            model2 = client.post("/api/models/", headers=h2, json={"name": f"template-{secrets.token_hex(3)}",
+                                                                   "task_type": "segmentation"}).json()
+            client.post(f"/api/models/{model2['id']}/package/", headers=h2,
+                        files={"package": ("t.zip", _package(), "application/zip")}).raise_for_status()
             others = [_study(client, h2, args.series, work, 24) for _ in range(2)]
             started = time.perf_counter()
             from concurrent.futures import ThreadPoolExecutor
 
             with ThreadPoolExecutor(2) as pool:  # each user keeps at most 3 jobs in flight (the per-user limit)
-                def batch(h: dict, sid: int, suid: str) -> None:
+                def batch(h: dict, model_id: int, sid: int, suid: str) -> None:
                     for _ in range(3):
-                        _run(client, h, model["id"], sid, suid)
+                        _run(client, h, model_id, sid, suid)
 
-                list(pool.map(lambda a: batch(*a), [(headers, *studies[24]), (h2, *others[0])]))
+                list(pool.map(lambda a: batch(*a), [(headers, model["id"], *studies[24]),
+                                                    (h2, model2["id"], *others[0])]))
             elapsed = time.perf_counter() - started
             print(f"   6 jobs in {elapsed:.1f} s = {6 * 60 / elapsed:.1f} jobs per minute")
 

@@ -259,3 +259,41 @@ def test_a_worker_killed_mid_job_leaves_it_retried_never_running(client, make_us
     assert job.state == "succeeded", (job.error, job.detail)
     assert job.attempts == 2 and job.result["results"]["labels"][0]["name"] == "done"
     path.unlink(missing_ok=True)
+
+
+def test_a_restarted_redis_loses_no_queued_job(client, make_user, series_factory, settings,
+                                              test_database_name) -> None:
+    """A job queued while no worker listens survives a Redis restart (append-only file) and runs afterwards."""
+    import subprocess
+
+    from medcloud.inference import services
+    from medcloud.inference.models import AIModel
+    from tests.support.servers import REPO_ROOT
+
+    settings.INFERENCE_QUEUE = "redis-restart-test"  # no worker listens on it until after the restart
+    researcher = make_user("researcher")
+    series = series_factory(count=2)
+    study = upload(client, researcher, [(p.name, p.read_bytes()) for p in series.files]).json()["studies"][0]
+    model = AIModel.objects.create(owner=researcher, name="template", task_type="segmentation")
+    path = Path(settings.MEDIA_ROOT) / f"template-{secrets.token_hex(4)}.zip"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(zipped(TEMPLATE))
+    services.version_publish(model=model, package=path, actor=researcher)
+    job = services.job_create(user=researcher, model_id=model.pk, study_id=study["id"], series_uid=series.series_uid)
+
+    from medcloud.celery import app
+
+    with app.connection_for_write() as connection:  # the message is in Redis before the restart
+        assert connection.default_channel.client.llen("redis-restart-test") == 1
+        connection.default_channel.client.shutdown(save=True)  # a clean stop, as an operator's restart
+    subprocess.run([str(REPO_ROOT / "scripts" / "services.sh"), "start"], check=True, cwd=REPO_ROOT,
+                   capture_output=True)
+    env = server_env(test_database_name)
+    with celery_worker(env, LOG_DIR / "worker-after-redis.log", hostname="after-redis", queues="redis-restart-test"):
+        deadline = time.monotonic() + 120
+        while job.state not in ("succeeded", "failed"):
+            assert time.monotonic() < deadline, job.message
+            time.sleep(0.5)
+            job.refresh_from_db()
+    assert job.state == "succeeded", (job.error, job.detail)
+    path.unlink(missing_ok=True)
