@@ -288,6 +288,7 @@ def test_a_restarted_redis_loses_no_queued_job(client, make_user, series_factory
         connection.default_channel.client.shutdown(save=True)  # a clean stop, as an operator's restart
     subprocess.run([str(REPO_ROOT / "scripts" / "services.sh"), "start"], check=True, cwd=REPO_ROOT,
                    capture_output=True)
+    app.pool.force_close_all()  # this process's broker connections died with the old Redis
     env = server_env(test_database_name)
     with celery_worker(env, LOG_DIR / "worker-after-redis.log", hostname="after-redis", queues="redis-restart-test"):
         deadline = time.monotonic() + 120
