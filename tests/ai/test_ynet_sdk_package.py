@@ -221,7 +221,7 @@ def test_the_run_reports_progress_and_provenance(tumour_run):
     prov = doc["provenance"]
     assert prov["model_name"] == "ynet" and prov["model_version"] == "2" and prov["ran_by"] == "pytest"
     assert len(prov["package_sha256"]) == 64
-    assert sorted(doc["dicom"]) == ["heatmaps", "seg", "sr"]
+    assert sorted(doc["dicom"]) == ["heatmaps", "overlays", "seg", "sr"]
 
 
 def test_seg_reads_back_with_highdicom_and_references_the_sources(tumour_run):

@@ -250,7 +250,7 @@ def test_a_worker_killed_mid_job_leaves_it_retried_never_running(client, make_us
     job.refresh_from_db()
     assert job.state == "running" and job.attempts == 1  # what the kill left: the watchdog's case
     with celery_worker(env, LOG_DIR / "worker-after-kill.log", hostname="heir", queues="kill-test"):
-        assert reap_jobs(stale_seconds=0) == {"requeued": 1, "failed": 0}
+        assert reap_jobs(stale_seconds=0) == {"requeued": 1, "resent": 0, "failed": 0}
         deadline = time.monotonic() + 180
         while job.state not in ("succeeded", "failed"):
             assert time.monotonic() < deadline, job.message
@@ -288,6 +288,7 @@ def test_a_restarted_redis_loses_no_queued_job(client, make_user, series_factory
         connection.default_channel.client.shutdown(save=True)  # a clean stop, as an operator's restart
     subprocess.run([str(REPO_ROOT / "scripts" / "services.sh"), "start"], check=True, cwd=REPO_ROOT,
                    capture_output=True)
+    app.pool.force_close_all()  # this process's broker connections died with the old Redis
     env = server_env(test_database_name)
     with celery_worker(env, LOG_DIR / "worker-after-redis.log", hostname="after-redis", queues="redis-restart-test"):
         deadline = time.monotonic() + 120
@@ -296,4 +297,37 @@ def test_a_restarted_redis_loses_no_queued_job(client, make_user, series_factory
             time.sleep(0.5)
             job.refresh_from_db()
     assert job.state == "succeeded", (job.error, job.detail)
+    path.unlink(missing_ok=True)
+
+
+def test_a_queued_job_no_worker_takes_is_sent_again_then_failed_with_a_reason(make_user, series_factory, client,
+                                                                             settings) -> None:
+    """A lost message (a broker without its data, a worker of an older release that discards an unknown task):
+    the watchdog sends the job again, then fails it with a reason; it never waits for ever."""
+    from medcloud.inference import services
+    from medcloud.inference.models import AIModel
+    from medcloud.inference.tasks import reap_jobs
+
+    settings.INFERENCE_QUEUE = "nobody-listens"
+    settings.INFERENCE_MAX_SENDS = 2
+    researcher = make_user("researcher")
+    series = series_factory(count=1)
+    study = upload(client, researcher, [(p.name, p.read_bytes()) for p in series.files]).json()["studies"][0]
+    model = AIModel.objects.create(owner=researcher, name="template", task_type="segmentation")
+    path = Path(settings.MEDIA_ROOT) / f"template-{secrets.token_hex(4)}.zip"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(zipped(TEMPLATE))
+    services.version_publish(model=model, package=path, actor=researcher)
+    job = services.job_create(user=researcher, model_id=model.pk, study_id=study["id"], series_uid=series.series_uid)
+    assert reap_jobs(unclaimed_seconds=3600) == {"requeued": 0, "resent": 0, "failed": 0}  # young: left alone
+    assert reap_jobs(unclaimed_seconds=0) == {"requeued": 0, "resent": 1, "failed": 0}
+    job.refresh_from_db()
+    assert job.state == "queued" and job.sends == 2
+    assert reap_jobs(unclaimed_seconds=0) == {"requeued": 0, "resent": 0, "failed": 1}
+    job.refresh_from_db()
+    assert job.state == "failed" and "No worker" in job.error
+    from medcloud.celery import app
+
+    with app.connection_for_write() as connection:
+        connection.default_channel.client.delete("nobody-listens")
     path.unlink(missing_ok=True)

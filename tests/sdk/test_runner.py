@@ -147,3 +147,34 @@ def test_heatmaps_and_boxes_become_captures_and_sr(make_package, mr_small, tmp_p
     texts = [str(e.value) for e in sr.iterall() if e.keyword == "TextValue"]
     graphic = [str(e.value) for e in sr.iterall() if e.keyword == "GraphicType"]
     assert "Box 1 spot slices 3-5" in texts and "POLYLINE" in graphic, "the box is an SR planar ROI"
+
+
+def test_the_seg_comes_with_a_rendered_overlay_for_viewers_without_seg(tmp_path):
+    """Each slice with a labelled voxel gets an RGB secondary capture: the slice in grey, the label tinted and
+    outlined in red, referencing its source slice and naming the model's provenance."""
+    import numpy as np
+    import pydicom
+
+    from medcloud.ai.common.synthetic import series_from_images
+    from medcloud.sdk.outputs import Provenance, build_mask_overlay_captures, mask_overlay_rgb
+    from medcloud.sdk.series import load_series
+
+    images = [np.full((32, 32), 100, np.uint8) for _ in range(3)]
+    folder = tmp_path / "s"
+    folder.mkdir()
+    for i, ds in enumerate(series_from_images(images)):
+        ds.save_as(folder / f"{i}.dcm", enforce_file_format=True)
+    series = load_series(folder)
+    mask = np.zeros(series.shape, np.uint8)
+    mask[1, 8:16, 8:16] = 1
+    provenance = Provenance("m", "1", "ab" * 32, "tester")
+    (capture,) = build_mask_overlay_captures(series, mask, ["lesion"], provenance)
+    assert capture.Modality == "OT" and capture.PhotometricInterpretation == "RGB"
+    assert capture.SourceImageSequence[0].ReferencedSOPInstanceUID == series.sop_instance_uids[1]
+    assert "ab" * 6 in capture.ImageComments and "lesion" in capture.ImageComments
+    rgb = mask_overlay_rgb(series.volume[1], mask[1])
+    assert tuple(rgb[8, 8]) == (255, 0, 0)  # the outline, opaque red
+    assert rgb[12, 12, 0] > rgb[12, 12, 1] and rgb[0, 0, 0] == rgb[0, 0, 1]  # tinted inside, grey outside
+    path = tmp_path / "overlay.dcm"
+    capture.save_as(path, enforce_file_format=True)
+    assert pydicom.dcmread(path).pixel_array.shape == (32, 32, 3)

@@ -80,7 +80,7 @@ def celery_worker(env: dict[str, str], log_path: Path, hostname: str = "test-wor
             from medcloud.celery import app
 
             deadline = time.monotonic() + 60
-            while not app.control.ping(timeout=0.5):
+            while not _pinged(app):
                 if proc.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError(f"worker did not start: {log_path.read_text()[-2000:]}")
             yield proc
@@ -90,3 +90,15 @@ def celery_worker(env: dict[str, str], log_path: Path, hostname: str = "test-wor
                 proc.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 proc.kill()
+
+
+def _pinged(app) -> bool:
+    """Whether a worker answers; a broker connection that broke (Redis restarted) is dropped and asked again."""
+    from kombu.exceptions import OperationalError
+    from redis.exceptions import RedisError
+
+    try:
+        return bool(app.control.ping(timeout=0.5))
+    except (OSError, RedisError, OperationalError):
+        app.pool.force_close_all()
+        return False

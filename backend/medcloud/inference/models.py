@@ -6,6 +6,7 @@ import uuid
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 
 class InferType(models.TextChoices):  # the SDK's InferType (medcloud.sdk.api), as stored
@@ -124,7 +125,9 @@ class InferenceJob(models.Model):
     detail = models.JSONField(default=dict, blank=True)  # traceback and the model's output: its owner only
     result = models.JSONField(default=dict, blank=True)  # results.json: results + provenance + DICOM written
     attempts = models.PositiveSmallIntegerField(default=0)
+    sends = models.PositiveSmallIntegerField(default=1)  # messages sent to the workers for it (the watchdog resends)
     queued_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(default=timezone.now)  # when the last message for it was sent
     started_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)

@@ -261,17 +261,32 @@ def run_job(job_id: str) -> None:
 
 
 @shared_task(name="inference.reap_jobs", ignore_result=True)
-def reap_jobs(stale_seconds: float | None = None) -> dict[str, int]:
-    """Running jobs whose heartbeat stopped (their worker died): sent again, or failed after the last attempt."""
+def reap_jobs(stale_seconds: float | None = None, unclaimed_seconds: float | None = None) -> dict[str, int]:
+    """Running jobs whose heartbeat stopped (their worker died): sent again, or failed after the last attempt.
+    Queued jobs no worker started within ``unclaimed_seconds`` of their last sending (a message lost: a broker
+    without its data, a worker of an older release that discards a task it does not know): sent again, up to
+    INFERENCE_MAX_SENDS times, then failed with that reason. Never left waiting or "running" for ever."""
     stale = settings.INFERENCE_STALE_SECONDS if stale_seconds is None else stale_seconds
-    cutoff = timezone.now() - timezone.timedelta(seconds=stale)
-    requeued = failed = 0
+    unclaimed = settings.INFERENCE_UNCLAIMED_SECONDS if unclaimed_seconds is None else unclaimed_seconds
+    now = timezone.now()
+    cutoff = now - timezone.timedelta(seconds=stale)
+    requeued = failed = resent = 0
+    for job in InferenceJob.objects.filter(state=JobState.QUEUED, sent_at__lt=now - timezone.timedelta(
+            seconds=unclaimed)):
+        if job.sends >= settings.INFERENCE_MAX_SENDS:
+            _finish(job, JobState.FAILED, error="No worker took this job; try again later.")
+            failed += 1
+        else:
+            _update(job.pk, sends=job.sends + 1, sent_at=now, message="sent again: no worker had taken it")
+            enqueue(job.pk)
+            resent += 1
     for job in InferenceJob.objects.filter(state=JobState.RUNNING, heartbeat_at__lt=cutoff):
         if job.attempts >= settings.INFERENCE_MAX_ATTEMPTS:
             _finish(job, JobState.FAILED, error="The worker stopped while running this job; it was not tried again.")
             failed += 1
         else:
-            _update(job.pk, state=JobState.QUEUED, message="sent again: its worker stopped")
+            _update(job.pk, state=JobState.QUEUED, sends=job.sends + 1, sent_at=now,
+                    message="sent again: its worker stopped")
             enqueue(job.pk)
             requeued += 1
-    return {"requeued": requeued, "failed": failed}
+    return {"requeued": requeued, "resent": resent, "failed": failed}

@@ -6,7 +6,9 @@
   measurements (UCUM units, the slice they were made on), boxes (a rectangle on the middle slice of the box)
   and, per SEG segment, a volumetric group with the segment's volume;
 - :func:`build_heatmap_captures`: RGB secondary captures, the slice blended with the heat-map, for the slices
-  where the map is not negligible.
+  where the map is not negligible;
+- :func:`build_mask_overlay_captures`: the SEG rendered, RGB secondary captures of the slices with a labelled
+  voxel (each label tinted and outlined in its colour), for viewers and PACS that cannot show a SEG.
 
 Every object carries the provenance (model name, version, package SHA-256, who ran it, when): in the
 algorithm identification of the SEG segments and of the SR, in the SR's observer context and in the
@@ -348,20 +350,33 @@ def overlay_rgb(image: np.ndarray, heat: np.ndarray, alpha: float = 0.45) -> np.
     return (rgb * 255).round().astype(np.uint8)
 
 
-def build_heatmap_captures(
-    series: Series,
-    heat: np.ndarray,
-    label: str,
-    provenance: Provenance,
-    series_number: int = 903,
-    min_value: float = 0.1,
-    max_images: int = 64,
-) -> list[Dataset]:
-    """One RGB secondary capture per slice whose map reaches ``min_value`` (the strongest ``max_images``)."""
+# Colours of mask labels 1, 2, ... in the rendered overlays (red, green, blue, yellow, magenta, cyan)
+LABEL_COLOURS = np.array([[1, 0, 0], [0, 1, 0], [0, 0.4, 1], [1, 1, 0], [1, 0, 1], [0, 1, 1]], dtype=np.float32)
+
+
+def mask_overlay_rgb(image: np.ndarray, labels: np.ndarray, alpha: float = 0.4) -> np.ndarray:
+    """The slice in grey with each mask label tinted in its colour and outlined (the SEG as a picture)."""
+    lo, hi = np.percentile(image, [1, 99])
+    rgb = np.clip((image - lo) / max(float(hi - lo), 1e-6), 0, 1)[..., None].repeat(3, axis=-1)
+    for value in (v for v in np.unique(labels) if v):
+        region = labels == value
+        colour = LABEL_COLOURS[(int(value) - 1) % len(LABEL_COLOURS)]
+        inner = region.copy()
+        inner[1:, :] &= region[:-1, :]
+        inner[:-1, :] &= region[1:, :]
+        inner[:, 1:] &= region[:, :-1]
+        inner[:, :-1] &= region[:, 1:]
+        rgb[region] = rgb[region] * (1 - alpha) + colour * alpha
+        rgb[region & ~inner] = colour  # the outline, opaque
+    return (rgb * 255).round().astype(np.uint8)
+
+
+def _captures(series: Series, chosen: list[int], render: Any, provenance: Provenance, series_number: int,
+              description: str, comment: str) -> list[Dataset]:
+    """One RGB secondary capture per chosen slice (``render(k)`` gives its pixels), each referencing its source
+    slice and naming the model's provenance: what viewers and PACS without SEG or map support can show."""
     import highdicom as hd
 
-    peaks = heat.reshape(heat.shape[0], -1).max(axis=1)
-    chosen = sorted(int(k) for k in np.argsort(-peaks)[:max_images] if peaks[k] >= min_value)
     sources = complete_sources(series.datasets)
     uid = generate_uid()
     out: list[Dataset] = []
@@ -369,7 +384,7 @@ def build_heatmap_captures(
         ds = sources[k]
         sc = hd.sc.SCImage.from_ref_dataset(
             ref_dataset=ds,
-            pixel_array=overlay_rgb(series.volume[k], heat[k]),
+            pixel_array=render(k),
             photometric_interpretation="RGB",
             bits_allocated=8,
             coordinate_system="PATIENT",
@@ -383,15 +398,48 @@ def build_heatmap_captures(
                 _orientation_letter(series.orientation[:3]),
                 _orientation_letter(series.orientation[3:]),
             ),
-            series_description=_short(f"{provenance.model_name} heat-map ({label})"),
+            series_description=_short(description),
         )
         src = Dataset()
         src.ReferencedSOPClassUID = ds.SOPClassUID
         src.ReferencedSOPInstanceUID = ds.SOPInstanceUID
         sc.SourceImageSequence = [src]
-        sc.ImageComments = _short(f"heat-map for {label}; {provenance.short}", 10240)
+        sc.ImageComments = _short(f"{comment}; {provenance.short}", 10240)
         out.append(sc)
     return out
+
+
+def build_heatmap_captures(
+    series: Series,
+    heat: np.ndarray,
+    label: str,
+    provenance: Provenance,
+    series_number: int = 903,
+    min_value: float = 0.1,
+    max_images: int = 64,
+) -> list[Dataset]:
+    """One RGB secondary capture per slice whose map reaches ``min_value`` (the strongest ``max_images``)."""
+    peaks = heat.reshape(heat.shape[0], -1).max(axis=1)
+    chosen = sorted(int(k) for k in np.argsort(-peaks)[:max_images] if peaks[k] >= min_value)
+    return _captures(series, chosen, lambda k: overlay_rgb(series.volume[k], heat[k]), provenance, series_number,
+                     f"{provenance.model_name} heat-map ({label})", f"heat-map for {label}")
+
+
+def build_mask_overlay_captures(
+    series: Series,
+    mask: np.ndarray,
+    labels: Sequence[str],
+    provenance: Provenance,
+    series_number: int = 905,
+    max_images: int = 64,
+) -> list[Dataset]:
+    """The SEG rendered: one RGB secondary capture per slice with any labelled voxel (the largest ``max_images``),
+    for viewers and PACS that cannot show a DICOM SEG."""
+    areas = (mask.reshape(mask.shape[0], -1) > 0).sum(axis=1)
+    chosen = sorted(int(k) for k in np.argsort(-areas)[:max_images] if areas[k] > 0)
+    return _captures(series, chosen, lambda k: mask_overlay_rgb(series.volume[k], mask[k]), provenance,
+                     series_number, f"{provenance.model_name} segmentation overlay",
+                     "segmentation overlay of " + ", ".join(labels))
 
 
 def build_outputs(series: Series, results: Results, provenance: Provenance) -> dict[str, list[Dataset]]:
@@ -415,7 +463,14 @@ def _build_outputs(series: Series, results: Results, provenance: Provenance) -> 
         heat += build_heatmap_captures(
             series, np.asarray(h.array, dtype=np.float32), h.label, provenance, series_number=910 + i
         )
-    return {"seg": segs, "sr": sr, "heatmaps": heat}
+    objects = {"seg": segs, "sr": sr, "heatmaps": heat}
+    overlays: list[Dataset] = []
+    for i, m in enumerate(results.masks):
+        overlays += build_mask_overlay_captures(series, np.asarray(m.array), list(m.labels), provenance,
+                                                series_number=905 + i)
+    if overlays:
+        objects["overlays"] = overlays
+    return objects
 
 
 def write_outputs(
@@ -428,7 +483,7 @@ def write_outputs(
     written: dict[str, list[str]] = {}
     for kind, datasets in objects.items():
         for i, ds in enumerate(datasets):
-            name = f"{kind}_{i + 1:03d}.dcm" if kind == "heatmaps" else f"{kind}_{i + 1}.dcm"
+            name = f"{kind}_{i + 1:03d}.dcm" if kind in ("heatmaps", "overlays") else f"{kind}_{i + 1}.dcm"
             ds.save_as(out_dir / name, enforce_file_format=True)
             written.setdefault(kind, []).append(name)
     doc = {

@@ -19,29 +19,8 @@ from collections.abc import Sequence
 import numpy as np
 from pydicom.dataset import Dataset
 
-
-def slice_pixels(ds: Dataset) -> np.ndarray:
-    """Float32 2-D modality values of a single-frame slice, bright = high signal."""
-    arr = ds.pixel_array
-    frames = int(getattr(ds, "NumberOfFrames", 1) or 1)
-    samples = int(getattr(ds, "SamplesPerPixel", 1) or 1)
-    if frames > 1:
-        raise ValueError("multi-frame instances are not supported: pass single-frame slices")
-    arr = np.asarray(arr)
-    if samples > 1 or arr.ndim == 3:
-        photometric = str(getattr(ds, "PhotometricInterpretation", "RGB"))
-        if photometric.startswith("YBR"):
-            from pydicom.pixels import convert_color_space
-
-            arr = convert_color_space(arr, photometric, "RGB")
-        return arr[..., :3].astype(np.float32).mean(axis=-1)
-    out = arr.astype(np.float32)
-    slope = float(getattr(ds, "RescaleSlope", 1.0) or 1.0)
-    intercept = float(getattr(ds, "RescaleIntercept", 0.0) or 0.0)
-    out = out * slope + intercept
-    if str(getattr(ds, "PhotometricInterpretation", "MONOCHROME2")).upper() == "MONOCHROME1":
-        out = out.max() + out.min() - out
-    return out
+# one conversion of a slice to modality values for every model and the SDK (medcloud.sdk is the lower layer)
+from medcloud.sdk.series import slice_pixels  # noqa: F401  (re-exported: the models import it from here)
 
 
 @dataclasses.dataclass

@@ -13,7 +13,6 @@ Model-specific content (segment labels, SR findings and measurements) stays with
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Sequence
 from typing import Any
 
@@ -22,39 +21,10 @@ from pydicom.dataset import Dataset
 from pydicom.uid import generate_uid
 
 from medcloud.ai.common.dicom_io import SliceGeometry
+from medcloud.sdk.outputs import complete_sources  # noqa: F401  (one copy, shared with the SDK)
 
 MANUFACTURER = "MedCloud"
 SCHEME = "99MEDCLOUD"  # private coding scheme of MedCloud's own concepts (tumour types, ...)
-
-_TYPE2_PATIENT_STUDY = (
-    "PatientName",
-    "PatientID",
-    "PatientBirthDate",
-    "PatientSex",
-    "StudyDate",
-    "StudyTime",
-    "ReferringPhysicianName",
-    "StudyID",
-    "AccessionNumber",
-)
-
-
-def complete_sources(datasets: Sequence[Dataset]) -> list[Dataset]:
-    """Shallow copies with missing Type 2 patient/study attributes present but empty.
-
-    highdicom copies these into the derived objects and refuses sources without them; the
-    copies keep the SOP Instance UIDs, so the outputs still reference the original instances.
-    """
-    out = []
-    for ds in datasets:
-        missing = [k for k in _TYPE2_PATIENT_STUDY if k not in ds]
-        if missing:
-            ds = copy.copy(ds)
-            for k in missing:
-                setattr(ds, k, "")
-        out.append(ds)
-    return out
-
 
 def code(value: str, meaning: str, scheme: str = SCHEME):
     """A coded concept (by default in MedCloud's private scheme)."""
