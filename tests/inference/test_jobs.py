@@ -18,7 +18,7 @@ import pytest
 
 from tests.conftest import LOG_DIR
 from tests.pacs.conftest import bearer, upload, zip_folders
-from tests.support.servers import celery_worker, server_env
+from tests.support.servers import celery_worker, reset_broker_connections, server_env
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
 
@@ -234,17 +234,21 @@ def test_a_worker_killed_mid_job_leaves_it_retried_never_running(client, make_us
         services.version_publish(model=model, package=path, actor=researcher)
     except Exception as exc:  # noqa: BLE001 - say which rule, if the template's manifest names other tasks
         pytest.fail(f"the slow package was refused: {exc}")
-    job = services.job_create(user=researcher, model_id=model.pk, study_id=study["id"],
-                              series_uid=series.series_uid)
     env = server_env(test_database_name)
     with celery_worker(env, LOG_DIR / "worker-killed.log", hostname="doomed", queues="kill-test") as doomed:
+        # queued once the worker answers (a solo worker busy with a job answers no ping until the job ends)
+        job = services.job_create(user=researcher, model_id=model.pk, study_id=study["id"],
+                                  series_uid=series.series_uid)
         deadline = time.monotonic() + 120
         while True:
             job.refresh_from_db()
-            if job.state == "running" and job.progress > 10:
+            if job.state == "running":
                 break
-            assert time.monotonic() < deadline, job.message
+            assert time.monotonic() < deadline, (job.state, job.message, job.attempts)
             time.sleep(0.2)
+        time.sleep(4)  # well inside the model's 20 s of work
+        job.refresh_from_db()
+        assert job.state == "running"
         doomed.send_signal(signal.SIGKILL)
         doomed.wait(timeout=10)
     job.refresh_from_db()
@@ -279,16 +283,18 @@ def test_a_restarted_redis_loses_no_queued_job(client, make_user, series_factory
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(zipped(TEMPLATE))
     services.version_publish(model=model, package=path, actor=researcher)
-    job = services.job_create(user=researcher, model_id=model.pk, study_id=study["id"], series_uid=series.series_uid)
-
     from medcloud.celery import app
+
+    with app.connection_for_write() as connection:  # (what an earlier, interrupted run may have left there)
+        connection.default_channel.client.delete("redis-restart-test")
+    job = services.job_create(user=researcher, model_id=model.pk, study_id=study["id"], series_uid=series.series_uid)
 
     with app.connection_for_write() as connection:  # the message is in Redis before the restart
         assert connection.default_channel.client.llen("redis-restart-test") == 1
         connection.default_channel.client.shutdown(save=True)  # a clean stop, as an operator's restart
     subprocess.run([str(REPO_ROOT / "scripts" / "services.sh"), "start"], check=True, cwd=REPO_ROOT,
                    capture_output=True)
-    app.pool.force_close_all()  # this process's broker connections died with the old Redis
+    reset_broker_connections(app)  # this process's broker connections died with the old Redis
     env = server_env(test_database_name)
     with celery_worker(env, LOG_DIR / "worker-after-redis.log", hostname="after-redis", queues="redis-restart-test"):
         deadline = time.monotonic() + 120

@@ -100,5 +100,16 @@ def _pinged(app) -> bool:
     try:
         return bool(app.control.ping(timeout=0.5))
     except (OSError, RedisError, OperationalError):
-        app.pool.force_close_all()
+        reset_broker_connections(app)
         return False
+
+
+def reset_broker_connections(app) -> None:
+    """Drop this process's pooled broker connections (they died with a restarted Redis); new ones are made on
+    the next use. kombu keeps its pools process-wide (kombu.pools) and Celery caches them: both renewed (Celery's
+    private attributes, in tests only)."""
+    from kombu import pools
+
+    pools.reset()
+    app._pool = None
+    app.amqp._producer_pool = None
