@@ -48,6 +48,22 @@ def zipped(folder: Path, extra: dict[str, bytes] | None = None, replace: dict[st
     return buffer.getvalue()
 
 
+def published_model(owner, package: bytes, *, name: str, task_type: str):
+    """A model of ``owner`` with ``package`` published as its first version, through the registry's service (as
+    an upload would be: validated, stored content-addressed)."""
+    import tempfile
+
+    from medcloud.inference import services
+    from medcloud.inference.models import AIModel
+
+    model = AIModel.objects.create(owner=owner, name=name, task_type=task_type)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "package.zip"
+        path.write_bytes(package)
+        services.version_publish(model=model, package=path, actor=owner)
+    return model
+
+
 def wait_for(client, job_id: str, headers: dict[str, str], timeout: float = 240) -> dict:
     deadline = time.monotonic() + timeout
     while True:
@@ -217,7 +233,6 @@ class App(Application):
 def test_a_worker_killed_mid_job_leaves_it_retried_never_running(client, make_user, series_factory, settings,
                                                                  test_database_name) -> None:
     from medcloud.inference import services
-    from medcloud.inference.models import AIModel
     from medcloud.inference.tasks import reap_jobs
 
     settings.INFERENCE_QUEUE = "kill-test"  # this test's own workers only
@@ -226,14 +241,7 @@ def test_a_worker_killed_mid_job_leaves_it_retried_never_running(client, make_us
     study = upload(client, researcher, [(p.name, p.read_bytes()) for p in series.files]).json()["studies"][0]
     manifest = 'sdk_version = "1"\nname = "slow"\nversion = "1"\ntasks = ["Slow"]\nrequirements = ["numpy"]\n'
     package = zipped(TEMPLATE, replace={"main.py": SLOW_MODEL, "model.toml": manifest})
-    model = AIModel.objects.create(owner=researcher, name="slow", task_type="classification")
-    path = Path(settings.MEDIA_ROOT) / f"slow-{secrets.token_hex(4)}.zip"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(package)
-    try:
-        services.version_publish(model=model, package=path, actor=researcher)
-    except Exception as exc:  # noqa: BLE001 - say which rule, if the template's manifest names other tasks
-        pytest.fail(f"the slow package was refused: {exc}")
+    model = published_model(researcher, package, name="slow", task_type="classification")
     env = server_env(test_database_name)
     with celery_worker(env, LOG_DIR / "worker-killed.log", hostname="doomed", queues="kill-test") as doomed:
         # queued once the worker answers (a solo worker busy with a job answers no ping until the job ends)
@@ -262,7 +270,6 @@ def test_a_worker_killed_mid_job_leaves_it_retried_never_running(client, make_us
             job.refresh_from_db()
     assert job.state == "succeeded", (job.error, job.detail)
     assert job.attempts == 2 and job.result["results"]["labels"][0]["name"] == "done"
-    path.unlink(missing_ok=True)
 
 
 def test_a_restarted_redis_loses_no_queued_job(client, make_user, series_factory, settings,
@@ -271,18 +278,13 @@ def test_a_restarted_redis_loses_no_queued_job(client, make_user, series_factory
     import subprocess
 
     from medcloud.inference import services
-    from medcloud.inference.models import AIModel
     from tests.support.servers import REPO_ROOT
 
     settings.INFERENCE_QUEUE = "redis-restart-test"  # no worker listens on it until after the restart
     researcher = make_user("researcher")
     series = series_factory(count=2)
     study = upload(client, researcher, [(p.name, p.read_bytes()) for p in series.files]).json()["studies"][0]
-    model = AIModel.objects.create(owner=researcher, name="template", task_type="segmentation")
-    path = Path(settings.MEDIA_ROOT) / f"template-{secrets.token_hex(4)}.zip"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(zipped(TEMPLATE))
-    services.version_publish(model=model, package=path, actor=researcher)
+    model = published_model(researcher, zipped(TEMPLATE), name="template", task_type="segmentation")
     from medcloud.celery import app
 
     with app.connection_for_write() as connection:  # (what an earlier, interrupted run may have left there)
@@ -303,7 +305,6 @@ def test_a_restarted_redis_loses_no_queued_job(client, make_user, series_factory
             time.sleep(0.5)
             job.refresh_from_db()
     assert job.state == "succeeded", (job.error, job.detail)
-    path.unlink(missing_ok=True)
 
 
 def test_a_queued_job_no_worker_takes_is_sent_again_then_failed_with_a_reason(make_user, series_factory, client,
@@ -311,7 +312,6 @@ def test_a_queued_job_no_worker_takes_is_sent_again_then_failed_with_a_reason(ma
     """A lost message (a broker without its data, a worker of an older release that discards an unknown task):
     the watchdog sends the job again, then fails it with a reason; it never waits for ever."""
     from medcloud.inference import services
-    from medcloud.inference.models import AIModel
     from medcloud.inference.tasks import reap_jobs
 
     settings.INFERENCE_QUEUE = "nobody-listens"
@@ -319,11 +319,7 @@ def test_a_queued_job_no_worker_takes_is_sent_again_then_failed_with_a_reason(ma
     researcher = make_user("researcher")
     series = series_factory(count=1)
     study = upload(client, researcher, [(p.name, p.read_bytes()) for p in series.files]).json()["studies"][0]
-    model = AIModel.objects.create(owner=researcher, name="template", task_type="segmentation")
-    path = Path(settings.MEDIA_ROOT) / f"template-{secrets.token_hex(4)}.zip"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(zipped(TEMPLATE))
-    services.version_publish(model=model, package=path, actor=researcher)
+    model = published_model(researcher, zipped(TEMPLATE), name="template", task_type="segmentation")
     job = services.job_create(user=researcher, model_id=model.pk, study_id=study["id"], series_uid=series.series_uid)
     assert reap_jobs(unclaimed_seconds=3600) == {"requeued": 0, "resent": 0, "failed": 0}  # young: left alone
     assert reap_jobs(unclaimed_seconds=0) == {"requeued": 0, "resent": 1, "failed": 0}
@@ -336,4 +332,3 @@ def test_a_queued_job_no_worker_takes_is_sent_again_then_failed_with_a_reason(ma
 
     with app.connection_for_write() as connection:
         connection.default_channel.client.delete("nobody-listens")
-    path.unlink(missing_ok=True)
