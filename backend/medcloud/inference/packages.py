@@ -57,14 +57,22 @@ def zip_folder(folder: Path, out: Path) -> Path:
     return out
 
 
-def zip_texts(files: dict[str, str], out: Path) -> Path:
-    """A deterministic zip of text files (a model's working copy)."""
+def zip_files(files: dict[str, bytes], out: Path) -> Path:
+    """A deterministic zip of named contents (a working copy over a version's weights)."""
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
         for name in sorted(files):
             info = zipfile.ZipInfo(name, date_time=(2020, 1, 1, 0, 0, 0))
             info.external_attr = 0o644 << 16
-            archive.writestr(info, files[name].encode(), zipfile.ZIP_DEFLATED)
+            archive.writestr(info, files[name], zipfile.ZIP_DEFLATED)
     return out
+
+
+def read_binaries(sha256: str, text_limit: int = 2 << 20) -> dict[str, bytes]:
+    """The files of a stored package that the working copy does not hold (see :func:`read_texts`): weights and
+    other data files, and text files too large to edit."""
+    with zipfile.ZipFile(path_for(sha256)) as archive:
+        return {info.filename: archive.read(info) for info in archive.infolist()
+                if not info.is_dir() and (not info.filename.endswith(TEXT_SUFFIXES) or info.file_size > text_limit)}
 
 
 def read_texts(sha256: str, limit: int = 2 << 20) -> dict[str, str]:

@@ -15,6 +15,11 @@ class ModelCreateInput(serializers.Serializer):
     modality = serializers.CharField(required=False, default="", allow_blank=True, max_length=16)
 
 
+class WeightUploadInput(serializers.Serializer):
+    file = serializers.FileField()
+    path = serializers.CharField(required=False, help_text="Where in the package (default: the file's name)")
+
+
 class ModelUpdateInput(serializers.Serializer):
     description = serializers.CharField(required=False, allow_blank=True, max_length=5000)
     architecture = serializers.CharField(required=False, allow_blank=True, max_length=200)

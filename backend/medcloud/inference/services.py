@@ -88,6 +88,8 @@ def version_publish(*, model: AIModel, package: Path, actor: Any, request: Any =
                                               created_by=actor if getattr(actor, "pk", None) else None)
         locked.current_version = version
         locked.save(update_fields=["current_version"])
+        if not bundled:  # the editor's working copy shows what is now current
+            _working_copy_reset(locked, packages.read_texts(sha))
         record_event(AuditAction.MODEL_VERSION_PUBLISH, actor=actor, request=request, target_type="model",
                      target_id=model.pk, details={"version": number, "sha256": sha, "size": size})
     model.current_version = version
@@ -95,13 +97,32 @@ def version_publish(*, model: AIModel, package: Path, actor: Any, request: Any =
 
 
 def version_publish_files(*, model: AIModel, actor: Any, request: Any = None) -> ModelVersion:
-    """Publish the working copy (the files written one by one over the API) as a new version."""
+    """Publish the working copy (the text files written one by one over the API) as a new version. The current
+    version's other files (weights) come along unchanged: the editor changes code, not weights."""
     files = dict(model.files.values_list("path", "content"))
     if not files:
         raise ApplicationError("The model has no files to publish.", code="invalid_package")
+    binaries = packages.read_binaries(model.current_version.sha256) if model.current_version else {}
     with tempfile.TemporaryDirectory(prefix="medcloud-model-") as tmp:
-        return version_publish(model=model, package=packages.zip_texts(files, Path(tmp) / "package.zip"),
-                               actor=actor, request=request)
+        package = packages.zip_files({**binaries, **{p: c.encode() for p, c in files.items()}},
+                                     Path(tmp) / "package.zip")
+        return version_publish(model=model, package=package, actor=actor, request=request)
+
+
+def version_add_file(*, model: AIModel, name: str, upload: Path, actor: Any, request: Any = None) -> ModelVersion:
+    """Publish the current version plus one uploaded file (a weight file, usually) as a new version, validated
+    as a whole like any package; the working copy's text files come along."""
+    name = posixpath.normpath(name.strip().replace("\\", "/"))
+    if not name or name.startswith(("/", "../")) or name in (".", "..") or "/../" in name or len(name) > 200:
+        raise ApplicationError("Name the file by a path inside the package.", code="invalid",
+                               details={"path": ["not allowed"]})
+    files = packages.read_binaries(model.current_version.sha256) if model.current_version else {}
+    files.update((p, c.encode()) for p, c in model.files.values_list("path", "content"))
+    with tempfile.TemporaryDirectory(prefix="medcloud-model-") as tmp:
+        files[name] = upload.read_bytes()
+        package = packages.zip_files(files, Path(tmp) / "package.zip")
+        files.clear()
+        return version_publish(model=model, package=package, actor=actor, request=request)
 
 
 def version_rollback(*, model: AIModel, number: int, actor: Any, request: Any = None) -> ModelVersion:
@@ -110,6 +131,7 @@ def version_rollback(*, model: AIModel, number: int, actor: Any, request: Any = 
         previous = model.current_version.number if model.current_version else None
         model.current_version = version
         model.save(update_fields=["current_version"])
+        _working_copy_reset(model, packages.read_texts(version.sha256))
         record_event(AuditAction.MODEL_ROLLBACK, actor=actor, request=request, target_type="model",
                      target_id=model.pk, details={"from": previous, "to": number})
     return version
@@ -148,11 +170,15 @@ def files_from_version(*, model: AIModel, actor: Any, request: Any = None) -> in
     """Start (or reset) the working copy from the current version's text files."""
     texts = packages.read_texts(selectors.version_of(model).sha256)
     with transaction.atomic():
-        model.files.all().delete()
-        ModelFile.objects.bulk_create(ModelFile(model=model, path=p, content=c) for p, c in texts.items())
+        _working_copy_reset(model, texts)
         record_event(AuditAction.MODEL_FILE_WRITE, actor=actor, request=request, target_type="model",
                      target_id=model.pk, details={"reset_from_version": model.current_version.number})
     return len(texts)
+
+
+def _working_copy_reset(model: AIModel, texts: dict[str, str]) -> None:
+    model.files.all().delete()
+    ModelFile.objects.bulk_create(ModelFile(model=model, path=p, content=c) for p, c in texts.items())
 
 
 def model_share(*, model: AIModel, group: Any, access: str, actor: Any, request: Any = None) -> ModelShare:

@@ -6,6 +6,7 @@ model_patterns = [
     path("", views.ModelListView.as_view(), name="models"),
     path("<int:model_id>/", views.ModelDetailView.as_view(), name="model-detail"),
     path("<int:model_id>/package/", views.ModelPackageView.as_view(), name="model-package"),
+    path("<int:model_id>/weights/", views.ModelWeightsView.as_view(), name="model-weights"),
     path("<int:model_id>/files/", views.ModelFilesView.as_view(), name="model-files"),
     path("<int:model_id>/publish/", views.ModelPublishView.as_view(), name="model-publish"),
     path("<int:model_id>/versions/", views.ModelVersionsView.as_view(), name="model-versions"),

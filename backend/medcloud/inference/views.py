@@ -91,6 +91,32 @@ class ModelPackageView(APIView):
         return Response(s.ModelVersionOutput(version).data, status=status.HTTP_201_CREATED)
 
 
+class ModelWeightsView(APIView):
+    permission_classes = [IsAuthenticated]
+    parser_classes = [MultiPartParser, FormParser]
+
+    @extend_schema(request={"multipart/form-data": s.WeightUploadInput}, responses={201: s.ModelVersionOutput},
+                   summary="Add (or replace) one file, usually weights: the current version plus it becomes a new "
+                           "version (validated as a whole)")
+    def post(self, request: Request, model_id: int) -> Response:
+        model = selectors.model_for_editor(request.user, model_id)
+        upload = request.FILES.get("file")
+        if upload is None:
+            raise ApplicationError("Send the file as the form field 'file'.", code="invalid",
+                                   details={"file": ["required"]})
+        if upload.size > MAX_PACKAGE_BYTES:
+            raise ApplicationError("A package is at most 1 GB.", code="too_large")
+        name = request.data.get("path") or upload.name or ""
+        with tempfile.TemporaryDirectory(prefix="medcloud-weights-") as tmp:
+            path = Path(tmp) / "upload"
+            with path.open("wb") as out:
+                for chunk in upload.chunks():
+                    out.write(chunk)
+            version = services.version_add_file(model=model, name=name, upload=path, actor=request.user,
+                                                request=request)
+        return Response(s.ModelVersionOutput(version).data, status=status.HTTP_201_CREATED)
+
+
 class ModelFilesView(APIView):
     permission_classes = [IsAuthenticated]
 
