@@ -374,37 +374,53 @@ def mask_overlay_rgb(image: np.ndarray, labels: np.ndarray, alpha: float = 0.4) 
 def _captures(series: Series, chosen: list[int], render: Any, provenance: Provenance, series_number: int,
               description: str, comment: str) -> list[Dataset]:
     """One RGB secondary capture per chosen slice (``render(k)`` gives its pixels), each referencing its source
-    slice and naming the model's provenance: what viewers and PACS without SEG or map support can show."""
+    slice and naming the model's provenance: what viewers and PACS without SEG or map support can show.
+
+    highdicom builds (and checks) the first capture; the others share every attribute but the instance's own
+    (UIDs, number, pixels, source slice), so they are copies of it with those replaced: the same objects at a
+    fraction of the cost (about 10 ms per slice saved on these CPUs)."""
     import highdicom as hd
 
-    sources = complete_sources(series.datasets)
-    uid = generate_uid()
+    if not chosen:
+        return []
+    first = chosen[0]
+    ref = complete_sources(series.datasets[first:first + 1])[0]
+    template = hd.sc.SCImage.from_ref_dataset(
+        ref_dataset=ref,
+        pixel_array=render(first),
+        photometric_interpretation="RGB",
+        bits_allocated=8,
+        coordinate_system="PATIENT",
+        series_instance_uid=generate_uid(),
+        series_number=series_number,
+        sop_instance_uid=generate_uid(),
+        instance_number=first + 1,
+        manufacturer=MANUFACTURER,
+        pixel_spacing=series.pixel_spacing,  # type: ignore[arg-type]  # highdicom annotates int, takes float
+        patient_orientation=(
+            _orientation_letter(series.orientation[:3]),
+            _orientation_letter(series.orientation[3:]),
+        ),
+        series_description=_short(description),
+    )
+    template.ImageComments = _short(f"{comment}; {provenance.short}", 10240)
     out: list[Dataset] = []
     for k in chosen:
-        ds = sources[k]
-        sc = hd.sc.SCImage.from_ref_dataset(
-            ref_dataset=ds,
-            pixel_array=render(k),
-            photometric_interpretation="RGB",
-            bits_allocated=8,
-            coordinate_system="PATIENT",
-            series_instance_uid=uid,
-            series_number=series_number,
-            sop_instance_uid=generate_uid(),
-            instance_number=k + 1,
-            manufacturer=MANUFACTURER,
-            pixel_spacing=series.pixel_spacing,  # type: ignore[arg-type]  # highdicom annotates int, takes float
-            patient_orientation=(
-                _orientation_letter(series.orientation[:3]),
-                _orientation_letter(series.orientation[3:]),
-            ),
-            series_description=_short(description),
-        )
+        if k == first:
+            sc = template
+        else:
+            sc = copy.deepcopy(template)
+            sc.SOPInstanceUID = sc.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+            sc.InstanceNumber = k + 1
+            pixels = np.ascontiguousarray(render(k), dtype=np.uint8)
+            if pixels.shape != (template.Rows, template.Columns, 3):
+                raise ValueError(f"slice {k}: the capture is {pixels.shape}, the series' slices are not all alike")
+            data = pixels.tobytes()  # RGB, 8 bits, planar configuration 0: as highdicom encodes it
+            sc.PixelData = data + b"\0" if len(data) % 2 else data
         src = Dataset()
-        src.ReferencedSOPClassUID = ds.SOPClassUID
-        src.ReferencedSOPInstanceUID = ds.SOPInstanceUID
+        src.ReferencedSOPClassUID = series.datasets[k].SOPClassUID
+        src.ReferencedSOPInstanceUID = series.datasets[k].SOPInstanceUID
         sc.SourceImageSequence = [src]
-        sc.ImageComments = _short(f"{comment}; {provenance.short}", 10240)
         out.append(sc)
     return out
 
