@@ -11,6 +11,7 @@ import zipfile
 from pathlib import Path
 
 import highdicom as hd
+import numpy as np
 import pydicom
 import pytest
 
@@ -139,10 +140,23 @@ def test_heatmaps_and_boxes_become_captures_and_sr(make_package, mr_small, tmp_p
     doc = run_package(pkg, mr_small, out, ran_by="tester")
     captures = doc["dicom"]["heatmaps"]
     assert len(captures) == 12, f"one secondary capture per slice with a visible map, got {captures}"
-    sc = pydicom.dcmread(out / captures[0])
-    assert sc.PhotometricInterpretation == "RGB" and sc.SamplesPerPixel == 3 and (sc.Rows, sc.Columns) == (256, 256)
-    assert str(sc.SourceImageSequence[0].ReferencedSOPInstanceUID) in load_series(mr_small).sop_instance_uids
-    assert "sha256:" in sc.ImageComments and "tester" in sc.ImageComments, "provenance on each capture"
+    series = load_series(mr_small)
+    from medcloud.sdk.outputs import overlay_rgb
+
+    v = series.volume
+    heat = ((v - v.min()) / max(float(v.max() - v.min()), 1e-6)).astype(np.float32)
+    seen = set()
+    for name in captures:  # every capture its own instance, its own slice's pixels and source reference
+        sc = pydicom.dcmread(out / name)
+        assert sc.PhotometricInterpretation == "RGB" and sc.SamplesPerPixel == 3
+        assert (sc.Rows, sc.Columns) == (256, 256)
+        k = series.sop_instance_uids.index(str(sc.SourceImageSequence[0].ReferencedSOPInstanceUID))
+        assert sc.InstanceNumber == k + 1 and (sc.pixel_array == overlay_rgb(v[k], heat[k])).all()
+        assert "sha256:" in sc.ImageComments and "tester" in sc.ImageComments, "provenance on each capture"
+        seen.add((str(sc.SOPInstanceUID), str(sc.file_meta.MediaStorageSOPInstanceUID), k))
+    assert len({uid for uid, _, _ in seen}) == len({k for _, _, k in seen}) == len(captures)
+    assert all(uid == meta for uid, meta, _ in seen)
+    assert len({str(pydicom.dcmread(out / n).SeriesInstanceUID) for n in captures}) == 1
     sr = hd.sr.srread(out / "sr_1.dcm")
     texts = [str(e.value) for e in sr.iterall() if e.keyword == "TextValue"]
     graphic = [str(e.value) for e in sr.iterall() if e.keyword == "GraphicType"]
