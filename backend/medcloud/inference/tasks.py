@@ -206,6 +206,9 @@ def execute(job: InferenceJob) -> dict[str, Any]:
             raise JobFailed(f"The model failed: {exc.__class__.__name__}: {str(exc)[:200]}",
                             detail={"traceback": traceback.format_exc()[-20000:]}) from exc
         timings["run_s"] = round(time.perf_counter() - run_started, 3)
+        # of which the model's own run; the rest is reading the series, checking the results, building the DICOM
+        timings["model_s"] = round(float(doc.get("run_s", 0.0)), 3)
+        timings["dicom_s"] = round(max(0.0, timings["run_s"] - timings["model_s"]), 3)
         if InferenceJob.objects.filter(pk=job.pk, state=JobState.CANCELLED).exists():
             raise JobCancelled()
         _update(job.pk, progress=92, message="storing the results", heartbeat_at=timezone.now())
